@@ -1,0 +1,492 @@
+//! Turns a record file into a typed [`Record`], collecting every problem with
+//! its file, line, column and field path. Unknown keys are errors, with the
+//! near spelling suggested.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::error::{suggest, RecordError, RecordErrors, SourceFile};
+use crate::yaml::{parse_document, Node, NodeKind};
+use crate::{
+    CloudName, ComponentSpec, HostSpec, ImageRef, Metadata, Record, Spanned, Spec, Version,
+    API_VERSION, KIND,
+};
+
+/// Records larger than this are refused before parsing.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+const METADATA_FIELDS: &[&str] = &["name", "labels"];
+const SPEC_FIELDS: &[&str] = &["release", "hosts", "components"];
+const HOST_FIELDS: &[&str] = &["engine"];
+const COMPONENT_FIELDS: &[&str] = &["version", "image", "replicas", "hosts", "config"];
+
+/// Parses a record from bytes read from `file`. Never panics, whatever the bytes.
+pub fn parse_record(file: &str, bytes: &[u8]) -> Result<Record, RecordErrors> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            let src = Arc::new(SourceFile {
+                name: file.to_string(),
+                text: String::new(),
+            });
+            let mut err = RecordError::new(
+                Some(&src),
+                None,
+                "",
+                format!("the file is not UTF-8 text (bad byte at offset {})", e.valid_up_to()),
+                Some("a record is a YAML text file in UTF-8".into()),
+            );
+            err.line = line;
+            return Err(RecordErrors::one(err));
+        }
+    };
+    let src = Arc::new(SourceFile {
+        name: file.to_string(),
+        text: text.to_string(),
+    });
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(RecordErrors::one(RecordError::new(
+            Some(&src),
+            None,
+            "",
+            format!("the file is {} bytes; a record is at most {MAX_RECORD_BYTES}", bytes.len()),
+            None,
+        )));
+    }
+    let root = parse_document(text).map_err(|e| {
+        RecordErrors::one(RecordError::new(
+            Some(&src),
+            Some(e.span),
+            "",
+            format!("not valid YAML: {}", e.message),
+            Some("a record is a YAML mapping; `ankyra init --name NAME` prints a valid one".into()),
+        ))
+    })?;
+    let mut cx = Cx {
+        src: src.clone(),
+        errors: Vec::new(),
+    };
+    let record = cx.record(&root);
+    match record {
+        Some(r) if cx.errors.is_empty() => Ok(r),
+        _ => {
+            if cx.errors.is_empty() {
+                cx.err(&root, "", "the record is incomplete", None);
+            }
+            cx.errors.sort_by_key(|e| (e.line, e.column));
+            Err(RecordErrors { errors: cx.errors })
+        }
+    }
+}
+
+struct Cx {
+    src: Arc<SourceFile>,
+    errors: Vec<RecordError>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn is_null(node: &Node) -> bool {
+    matches!(&node.kind, NodeKind::Scalar { text, quoted: false } if text.is_empty() || text == "~" || text == "null")
+}
+
+impl Cx {
+    fn err(&mut self, node: &Node, path: &str, message: impl Into<String>, help: Option<String>) {
+        self.errors.push(RecordError::new(
+            Some(&self.src),
+            Some(node.span),
+            path,
+            message,
+            help,
+        ));
+    }
+
+    /// The entries of a mapping, checked against the allowed keys.
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+        required: &[&str],
+    ) -> Option<BTreeMap<&'n str, (&'n Node, &'n Node)>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            let what = node.kind.describe();
+            self.err(
+                node,
+                path,
+                format!("expected a mapping with keys {}, found {what}", allowed.join(", ")),
+                None,
+            );
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in entries {
+            let key = scalar_text(k);
+            if !allowed.contains(&key) {
+                let help = match suggest(key, allowed.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`? allowed keys: {}", allowed.join(", ")),
+                    None => format!("allowed keys: {}", allowed.join(", ")),
+                };
+                self.err(k, &join(path, key), format!("unknown key `{key}`"), Some(help));
+                continue;
+            }
+            if out.insert(key, (k, v)).is_some() {
+                self.err(k, &join(path, key), format!("key `{key}` is given twice"), None);
+            }
+        }
+        for req in required {
+            if !out.contains_key(req) {
+                self.err(
+                    node,
+                    path,
+                    format!("missing required key `{req}`"),
+                    Some(format!("add `{req}:`; `ankyra init` shows a complete record")),
+                );
+            }
+        }
+        Some(out)
+    }
+
+    fn string(&mut self, node: &Node, path: &str) -> Option<Spanned<String>> {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } if !is_null(node) => {
+                Some(Spanned::new(text.clone(), node.span))
+            }
+            other => {
+                let what = other.describe();
+                self.err(node, path, format!("expected a text value, found {what}"), None);
+                None
+            }
+        }
+    }
+
+    fn parsed<T, E: std::fmt::Display>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<Spanned<T>> {
+        let s = self.string(node, path)?;
+        match parse(&s.value) {
+            Ok(v) => Some(Spanned {
+                value: v,
+                span: s.span,
+            }),
+            Err(e) => {
+                self.err(node, path, e.to_string(), None);
+                None
+            }
+        }
+    }
+
+    fn string_map(&mut self, node: &Node, path: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if is_null(node) {
+            return out;
+        }
+        let NodeKind::Map(entries) = &node.kind else {
+            let what = node.kind.describe();
+            self.err(node, path, format!("expected a mapping of key: value, found {what}"), None);
+            return out;
+        };
+        for (k, v) in entries {
+            let key = scalar_text(k).to_string();
+            let p = join(path, &key);
+            if key.is_empty() || key.len() > 253 {
+                self.err(k, &p, "a key must be 1-253 characters", None);
+                continue;
+            }
+            if let Some(val) = self.config_value(v, &p) {
+                if out.insert(key.clone(), val).is_some() {
+                    self.err(k, &p, format!("key `{key}` is given twice"), None);
+                }
+            }
+        }
+        out
+    }
+
+    fn config_value(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } => Some(text.clone()),
+            NodeKind::Seq(items) => {
+                // oslo.config lists are comma separated; accept a YAML list of scalars.
+                let mut parts = Vec::new();
+                for item in items {
+                    match &item.kind {
+                        NodeKind::Scalar { text, .. } => parts.push(text.clone()),
+                        _ => {
+                            self.err(item, path, "a list value holds plain values only", None);
+                            return None;
+                        }
+                    }
+                }
+                Some(parts.join(","))
+            }
+            NodeKind::Map(_) => {
+                self.err(
+                    node,
+                    path,
+                    "expected a value, found a mapping",
+                    Some("config is file → section → key → value, e.g. keystone.conf: {token: {expiration: \"7200\"}}".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn record(&mut self, root: &Node) -> Option<Record> {
+        let f = self.fields(root, "", TOP_FIELDS, TOP_FIELDS)?;
+        let api_version = f.get("apiVersion").and_then(|(_, v)| self.string(v, "apiVersion"));
+        if let (Some(a), Some((_, node))) = (&api_version, f.get("apiVersion")) {
+            if a.value != API_VERSION {
+                self.err(node, "apiVersion", format!("unsupported apiVersion `{}`", a.value), Some(format!("this build reads `{API_VERSION}`")));
+            }
+        }
+        let kind = f.get("kind").and_then(|(_, v)| self.string(v, "kind"));
+        if let (Some(k), Some((_, node))) = (&kind, f.get("kind")) {
+            if k.value != KIND {
+                self.err(node, "kind", format!("unsupported kind `{}`", k.value), Some(format!("the only kind is `{KIND}`")));
+            }
+        }
+        let metadata = f.get("metadata").and_then(|(_, v)| self.metadata(v));
+        let spec = f.get("spec").and_then(|(_, v)| self.spec(v));
+        Some(Record {
+            api_version: api_version?.value,
+            kind: kind?.value,
+            metadata: metadata?,
+            spec: spec?,
+            source: Some(self.src.clone()),
+        })
+    }
+
+    fn metadata(&mut self, node: &Node) -> Option<Metadata> {
+        let f = self.fields(node, "metadata", METADATA_FIELDS, &["name"])?;
+        let name = f
+            .get("name")
+            .and_then(|(_, v)| self.parsed(v, "metadata.name", |s| s.parse::<CloudName>()));
+        let labels = match f.get("labels") {
+            Some((_, v)) => {
+                let labels = self.string_map(v, "metadata.labels");
+                for (k, val) in &labels {
+                    if k.len() > 63 || val.len() > 253 {
+                        self.err(v, &format!("metadata.labels.{k}"), "label keys are at most 63 characters, values 253", None);
+                    }
+                }
+                labels
+            }
+            None => BTreeMap::new(),
+        };
+        Some(Metadata {
+            name: name?,
+            labels,
+        })
+    }
+
+    fn spec(&mut self, node: &Node) -> Option<Spec> {
+        let f = self.fields(node, "spec", SPEC_FIELDS, &["release", "components"])?;
+        let release = f.get("release").and_then(|(_, v)| self.string(v, "spec.release"));
+        let mut hosts = BTreeMap::new();
+        if let Some((_, hnode)) = f.get("hosts") {
+            if let NodeKind::Map(entries) = &hnode.kind {
+                for (k, v) in entries {
+                    let name = scalar_text(k).to_string();
+                    let path = format!("spec.hosts.{name}");
+                    if !crate::names::is_label(&name, 40) {
+                        self.err(k, &path, format!("`{name}` is not a valid host name"), Some("use lowercase letters, digits and -".into()));
+                        continue;
+                    }
+                    if let Some(h) = self.host(v, &path) {
+                        hosts.insert(name, h);
+                    }
+                }
+            } else if !is_null(hnode) {
+                let what = hnode.kind.describe();
+                self.err(hnode, "spec.hosts", format!("expected a mapping of host name to engine, found {what}"), None);
+            }
+        }
+        let mut components = BTreeMap::new();
+        if let Some((_, cnode)) = f.get("components") {
+            match &cnode.kind {
+                NodeKind::Map(entries) => {
+                    for (k, v) in entries {
+                        let name = scalar_text(k).to_string();
+                        let path = format!("spec.components.{name}");
+                        if !crate::names::is_label(&name, 40) {
+                            self.err(k, &path, format!("`{name}` is not a valid component name"), Some("component names are lowercase, e.g. keystone or nova-api".into()));
+                            continue;
+                        }
+                        if components.contains_key(&name) {
+                            self.err(k, &path, format!("component `{name}` is given twice"), None);
+                            continue;
+                        }
+                        if let Some(mut c) = self.component(v, &path) {
+                            c.key_span = Some(crate::Span { len: name.chars().count(), ..k.span });
+                            components.insert(name, c);
+                        }
+                    }
+                }
+                _ => {
+                    let what = cnode.kind.describe();
+                    self.err(cnode, "spec.components", format!("expected a mapping of component name to its settings, found {what}"), None);
+                }
+            }
+        }
+        Some(Spec {
+            release: release?,
+            hosts,
+            components,
+        })
+    }
+
+    fn host(&mut self, node: &Node, path: &str) -> Option<HostSpec> {
+        let f = self.fields(node, path, HOST_FIELDS, HOST_FIELDS)?;
+        let p = join(path, "engine");
+        let engine = f.get("engine").and_then(|(_, v)| {
+            self.parsed(v, &p, |s| {
+                if ["unix://", "tcp://", "ssh://"].iter().any(|pre| s.starts_with(pre)) && s.len() < 512 {
+                    Ok(s.to_string())
+                } else {
+                    Err(format!("`{s}` is not an engine address: use unix:///path, tcp://host:port or ssh://user@host"))
+                }
+            })
+        })?;
+        Some(HostSpec { engine })
+    }
+
+    fn component(&mut self, node: &Node, path: &str) -> Option<ComponentSpec> {
+        if is_null(node) {
+            return Some(ComponentSpec::default());
+        }
+        let f = self.fields(node, path, COMPONENT_FIELDS, &[])?;
+        let mut c = ComponentSpec::default();
+        if let Some((_, v)) = f.get("version") {
+            c.version = self.parsed(v, &join(path, "version"), |s| s.parse::<Version>());
+        }
+        if let Some((_, v)) = f.get("image") {
+            c.image = self.parsed(v, &join(path, "image"), |s| s.parse::<ImageRef>());
+        }
+        if let Some((_, v)) = f.get("replicas") {
+            c.replicas = self.parsed(v, &join(path, "replicas"), |s| match s.parse::<u32>() {
+                Ok(n) if n <= 64 => Ok(n),
+                _ => Err(format!("`{s}` is not a valid replica count: use a whole number from 0 to 64")),
+            });
+        }
+        if let Some((_, v)) = f.get("hosts") {
+            let p = join(path, "hosts");
+            match &v.kind {
+                NodeKind::Seq(items) => {
+                    for item in items {
+                        if let Some(h) = self.string(item, &p) {
+                            c.hosts.push(h);
+                        }
+                    }
+                }
+                _ => {
+                    let what = v.kind.describe();
+                    self.err(v, &p, format!("expected a list of host names, found {what}"), Some("write hosts: [local]".into()));
+                }
+            }
+        }
+        if let Some((_, v)) = f.get("config") {
+            let p = join(path, "config");
+            if let NodeKind::Map(files) = &v.kind {
+                for (fk, fv) in files {
+                    let file = scalar_text(fk).to_string();
+                    let fp = join(&p, &file);
+                    let NodeKind::Map(sections) = &fv.kind else {
+                        let what = fv.kind.describe();
+                        self.err(fv, &fp, format!("expected a mapping of section to keys, found {what}"), None);
+                        continue;
+                    };
+                    let mut out = BTreeMap::new();
+                    for (sk, sv) in sections {
+                        let section = scalar_text(sk).to_string();
+                        let keys = self.string_map(sv, &join(&fp, &section));
+                        out.insert(section, keys);
+                    }
+                    c.config.insert(file, out);
+                }
+            } else if !is_null(v) {
+                let what = v.kind.describe();
+                self.err(v, &p, format!("expected file → section → key → value, found {what}"), None);
+            }
+        }
+        Some(c)
+    }
+}
+
+fn scalar_text(node: &Node) -> &str {
+    match &node.kind {
+        NodeKind::Scalar { text, .. } => text,
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "apiVersion: ankyra/v1
+kind: Cloud
+metadata:
+  name: lab1
+  labels: {region: eu-west}
+spec:
+  release: \"2026.1\"
+  components:
+    mariadb: {}
+    keystone:
+      version: 29.1.0
+      replicas: 2
+      config:
+        keystone.conf:
+          token: {expiration: 7200}
+";
+
+    #[test]
+    fn parses_a_good_record() {
+        let r = parse_record("lab1.yaml", GOOD.as_bytes()).expect("valid record");
+        assert_eq!(r.name().as_str(), "lab1");
+        let k = &r.spec.components["keystone"];
+        assert_eq!(k.version.as_ref().map(|v| v.to_string()), Some("29.1.0".into()));
+        assert_eq!(k.replicas.as_ref().map(|r| r.value), Some(2));
+        assert_eq!(k.config["keystone.conf"]["token"]["expiration"], "7200");
+        assert_eq!(k.version.as_ref().and_then(|v| v.span).map(|s| s.line), Some(11));
+    }
+
+    #[test]
+    fn misspelt_key_gets_the_near_spelling_and_position() {
+        let bad = GOOD.replace("replicas: 2", "replcas: 2");
+        let e = parse_record("lab1.yaml", bad.as_bytes()).expect_err("invalid");
+        let first = e.first().expect("one error");
+        assert_eq!((first.line, first.column), (12, 7));
+        assert_eq!(first.field, "spec.components.keystone.replcas");
+        assert!(first.help.as_deref().unwrap_or("").contains("did you mean `replicas`"));
+    }
+
+    #[test]
+    fn canonical_form_ignores_layout() {
+        let a = parse_record("a", GOOD.as_bytes()).expect("valid");
+        let flow = GOOD.replace("    mariadb: {}\n", "") + "    mariadb:\n";
+        let b = parse_record("b", flow.as_bytes()).expect("valid");
+        assert_eq!(a.content_hash(), b.content_hash());
+    }
+
+    #[test]
+    fn yaml_output_parses_back_to_the_same_record() {
+        let a = parse_record("a", GOOD.as_bytes()).expect("valid");
+        let text = a.to_yaml();
+        let b = parse_record("b", text.as_bytes()).expect("emitted yaml is valid");
+        assert_eq!(a, b);
+        let json = Record::from_canonical_json(&a.canonical_json()).expect("json round trip");
+        assert_eq!(a, json);
+    }
+}

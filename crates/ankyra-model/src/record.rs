@@ -1,0 +1,149 @@
+//! The typed cloud record: what the operator writes, after parsing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::SourceFile;
+use crate::{CloudName, ImageRef, Span, Spanned, Version};
+
+/// The only `apiVersion` this build reads.
+pub const API_VERSION: &str = "ankyra/v1";
+/// The only `kind` this build reads.
+pub const KIND: &str = "Cloud";
+/// The name of the host every record has: the local Docker Engine.
+pub const LOCAL_HOST: &str = "local";
+
+/// Config overrides: file name → section → key → value, merged over the catalog's defaults.
+pub type ConfigOverrides = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
+
+/// A whole cloud: the contract from which Ankyra deploys and changes it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "Ankyra cloud record")]
+pub struct Record {
+    /// Always `ankyra/v1`.
+    #[schemars(regex(pattern = r"^ankyra/v1$"))]
+    pub api_version: String,
+    /// Always `Cloud`.
+    #[schemars(regex(pattern = r"^Cloud$"))]
+    pub kind: String,
+    /// Name and labels.
+    pub metadata: Metadata,
+    /// What the cloud runs.
+    pub spec: Spec,
+    /// The file this record was read from, for errors found after parsing.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source: Option<Arc<SourceFile>>,
+}
+
+/// Name and labels of a cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The cloud's name: lowercase letters, digits and -, starting with a letter.
+    pub name: Spanned<CloudName>,
+    /// Free labels used to select clouds in a fleet (`region: eu-west`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a cloud runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The OpenStack release (series) whose versions are the default, e.g. `2026.1`.
+    pub release: Spanned<String>,
+    /// Container engines this cloud may run on; `local` (the local Docker Engine) always exists.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, HostSpec>,
+    /// The components of the cloud, by name (`keystone`, `nova-api`, ...).
+    pub components: BTreeMap<String, ComponentSpec>,
+}
+
+/// A container engine a cloud can run on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// Engine address: `unix:///var/run/docker.sock`, `tcp://host:2376` or `ssh://user@host`.
+    pub engine: Spanned<String>,
+}
+
+/// One component of the cloud.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// The version to run; defaults to the release's version of this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Spanned<Version>>,
+    /// An explicit image (`name:tag`, optionally `@sha256:` digest) instead of Ankyra's own build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Spanned<ImageRef>>,
+    /// How many instances (containers) run; defaults to the catalog's value (usually 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 64))]
+    pub replicas: Option<Spanned<u32>>,
+    /// Hosts (from `spec.hosts`) the instances run on; defaults to `[local]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<Spanned<String>>,
+    /// Config overrides: file → section → key → value, merged over the catalog's defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: ConfigOverrides,
+    /// Where the component's key was written.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub key_span: Option<Span>,
+}
+
+impl Record {
+    /// The cloud's name.
+    pub fn name(&self) -> &CloudName {
+        &self.metadata.name.value
+    }
+
+    /// The record as canonical JSON: sorted keys, no positions. Two records
+    /// with the same content have the same canonical form, whatever their layout.
+    pub fn canonical_json(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_string(self).expect("a record always serializes to JSON")
+    }
+
+    /// The content hash of the record (sha256 of its canonical JSON).
+    pub fn content_hash(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_json().as_bytes()))
+    }
+
+    /// Reads a record back from its canonical JSON (as kept in the store).
+    pub fn from_canonical_json(text: &str) -> Result<Record, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The record as YAML, for people (`ankyra show`).
+    pub fn to_yaml(&self) -> String {
+        crate::emit::to_yaml(self)
+    }
+}
+
+// Equality is about content: where a record was read from is not part of it.
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.api_version == other.api_version
+            && self.kind == other.kind
+            && self.metadata == other.metadata
+            && self.spec == other.spec
+    }
+}
+
+impl PartialEq for ComponentSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.image == other.image
+            && self.replicas == other.replicas
+            && self.hosts == other.hosts
+            && self.config == other.config
+    }
+}

@@ -1,14 +1,32 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! What Ankyra knows about each OpenStack service, one module per service
+//! under `services/`, listed once in [`ALL`].
+//!
+//! Start at [`Service`] (the trait each service implements) and [`Catalog`]
+//! (lookups by component, release tables, record validation). Pure data and
+//! functions: no I/O.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod catalog;
+mod release;
+pub mod services;
+mod types;
+mod validate;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use catalog::{Catalog, CatalogError, Jump};
+pub use release::{release_index, Release, DEFAULT_RELEASE, RELEASES};
+pub use types::{
+    ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules,
+};
+pub use validate::{resolve, validate_record, ResolvedComponent, ResolvedRecord};
+
+/// Every service Ankyra knows, one line each.
+pub static ALL: &[&dyn Service] = &[
+    &services::mariadb::MariaDb,
+    &services::memcached::Memcached,
+    &services::rabbitmq::RabbitMq,
+    &services::haproxy::HaProxy,
+    &services::keystone::Keystone,
+    &services::glance::Glance,
+    &services::placement::Placement,
+    &services::neutron::Neutron,
+    &services::nova::Nova,
+];

@@ -1,0 +1,180 @@
+//! The shapes every service module fills in.
+
+use ankyra_model::Version;
+use serde::Serialize;
+
+/// What kind of process a component is; it decides how it is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentKind {
+    /// Stateful infrastructure (database, cache, queue): replaced in place.
+    Infra,
+    /// The load balancer in front of every API.
+    LoadBalancer,
+    /// An HTTP API behind the load balancer: replaced start-first, surge never a gap.
+    Api,
+    /// A worker without a listening API (conductor, scheduler, compute).
+    Worker,
+}
+
+/// A port a component listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Port {
+    /// What it is for (`public`, `mysql`, ...).
+    pub name: &'static str,
+    /// The TCP port inside the container.
+    pub port: u16,
+}
+
+/// One component (a process kind) of a service.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ComponentDef {
+    /// The name used in records, e.g. `nova-conductor`.
+    pub name: &'static str,
+    /// The service it belongs to, e.g. `nova`.
+    pub service: &'static str,
+    /// How it is replaced.
+    pub kind: ComponentKind,
+    /// Ports it listens on.
+    pub ports: &'static [Port],
+    /// Components that must be running before this one starts or changes.
+    pub after: &'static [&'static str],
+    /// Instances when the record does not say.
+    pub default_replicas: u32,
+}
+
+/// Known versions of a service and how they may change.
+#[derive(Debug, Clone, Copy)]
+pub struct VersionRules {
+    /// Per release series (oldest first): the versions of this service in it, oldest first.
+    pub by_release: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// Where an image's contents come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum ImageSource {
+    /// Debian packages installed on the base root file system.
+    Debian {
+        /// Packages to install.
+        packages: Vec<&'static str>,
+    },
+    /// An upstream OpenStack release from PyPI in a virtualenv.
+    Pypi {
+        /// The PyPI package (`keystone`, `openstack-placement`).
+        package: &'static str,
+        /// The release series whose constraints pin the libraries.
+        release: String,
+        /// Extra packages every OpenStack image carries (WSGI server, DB driver, cache client).
+        extras: Vec<&'static str>,
+        /// Debian packages the service needs at run time beside Python.
+        debs: Vec<&'static str>,
+    },
+}
+
+/// Everything needed to build one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageRecipe {
+    /// The service, e.g. `nova` (one image serves all nova components).
+    pub service: &'static str,
+    /// The version of the service.
+    pub version: String,
+    /// The local repository, e.g. `ankyra/keystone`.
+    pub repository: String,
+    /// The tag, the version.
+    pub tag: String,
+    /// Where the contents come from.
+    pub source: ImageSource,
+    /// The health check command baked into the image.
+    pub healthcheck: Vec<String>,
+}
+
+impl ImageRecipe {
+    /// `repository:tag`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+}
+
+/// What Ankyra knows about one service. Implemented once per module in `services/`.
+pub trait Service: Sync {
+    /// The service's name, e.g. `keystone`.
+    fn name(&self) -> &'static str;
+    /// Its components.
+    fn components(&self) -> &'static [ComponentDef];
+    /// Its known versions.
+    fn versions(&self) -> &'static VersionRules;
+    /// The recipe of the image that runs `version` of this service.
+    fn image(&self, version: &Version, release: &str) -> ImageRecipe;
+    /// The release series a version belongs to, found from the version table.
+    fn release_of(&self, version: &Version) -> Option<&'static str> {
+        self.versions()
+            .by_release
+            .iter()
+            .find(|(_, vs)| vs.iter().any(|v| v.parse::<Version>().ok().as_ref() == Some(version)))
+            .map(|(r, _)| *r)
+    }
+    /// Every known version, oldest first.
+    fn known_versions(&self) -> Vec<Version> {
+        let mut out: Vec<Version> = self
+            .versions()
+            .by_release
+            .iter()
+            .flat_map(|(_, vs)| vs.iter().filter_map(|v| v.parse().ok()))
+            .collect();
+        out.sort();
+        out
+    }
+    /// The newest version of this service in `release`.
+    fn default_version(&self, release: &str) -> Option<Version> {
+        self.versions()
+            .by_release
+            .iter()
+            .find(|(r, _)| *r == release)
+            // Infrastructure is versioned by Debian, not by the OpenStack series.
+            .or_else(|| self.versions().by_release.last())
+            .and_then(|(_, vs)| vs.last())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// The extras every OpenStack image carries.
+pub fn openstack_extras() -> Vec<&'static str> {
+    vec!["gunicorn", "PyMySQL", "python-memcached"]
+}
+
+/// A health check that asks an HTTP endpoint inside the container.
+pub fn http_healthcheck(port: u16, path: &str) -> Vec<String> {
+    vec![
+        "CMD".into(),
+        "python3".into(),
+        "-c".into(),
+        format!(
+            "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=5); sys.exit(0)"
+        ),
+    ]
+}
+
+/// The recipe of an OpenStack service image built from PyPI.
+pub fn pypi_image(
+    service: &'static str,
+    package: &'static str,
+    version: &Version,
+    release: &str,
+    health: (u16, &str),
+    debs: Vec<&'static str>,
+) -> ImageRecipe {
+    ImageRecipe {
+        service,
+        version: version.to_string(),
+        repository: format!("ankyra/{service}"),
+        tag: version.to_string(),
+        source: ImageSource::Pypi {
+            package,
+            release: release.to_string(),
+            extras: openstack_extras(),
+            debs,
+        },
+        healthcheck: http_healthcheck(health.0, health.1),
+    }
+}

@@ -1,0 +1,219 @@
+//! Checks a parsed record against the catalog and resolves its defaults:
+//! versions from the release, images from versions, replicas, hosts.
+
+use std::collections::BTreeMap;
+
+use ankyra_model::{
+    suggest, ConfigOverrides, Record, RecordError, RecordErrors, Version, LOCAL_HOST,
+};
+use serde::Serialize;
+
+use crate::release::RELEASES;
+use crate::types::ComponentKind;
+use crate::Catalog;
+
+/// A component with every default filled in: what the planner compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedComponent {
+    /// `keystone`, `nova-api`, ...
+    pub name: String,
+    /// The service it belongs to.
+    pub service: String,
+    /// How it is replaced.
+    pub kind: ComponentKind,
+    /// The version it runs.
+    pub version: Version,
+    /// The image reference it runs (`ankyra/keystone:30.0.0`, or the record's own).
+    pub image: String,
+    /// Instances.
+    pub replicas: u32,
+    /// Hosts its instances run on.
+    pub hosts: Vec<String>,
+    /// The record's config overrides.
+    pub config: ConfigOverrides,
+}
+
+/// A record checked against the catalog, components in dependency order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedRecord {
+    /// The cloud's name.
+    pub cloud: String,
+    /// The release series.
+    pub release: String,
+    /// Components in the order they start and upgrade.
+    pub components: Vec<ResolvedComponent>,
+    /// Host name → engine address.
+    pub hosts: BTreeMap<String, String>,
+}
+
+/// Validates a record against the catalog: every problem, with its position.
+pub fn validate_record(record: &Record) -> Result<(), RecordErrors> {
+    resolve(record).map(|_| ())
+}
+
+/// Validates and resolves a record.
+pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
+    let catalog = Catalog::get();
+    let src = record.source.as_ref();
+    let mut errors = Vec::new();
+    let release = record.spec.release.value.clone();
+    if !RELEASES.iter().any(|r| r.name == release) {
+        let names: Vec<&str> = RELEASES.iter().map(|r| r.name).collect();
+        errors.push(RecordError::new(
+            src,
+            record.spec.release.span,
+            "spec.release",
+            format!("unknown OpenStack release `{release}`"),
+            Some(format!("known releases: {}", names.join(", "))),
+        ));
+    }
+    let mut hosts: BTreeMap<String, String> = record
+        .spec
+        .hosts
+        .iter()
+        .map(|(k, h)| (k.clone(), h.engine.value.clone()))
+        .collect();
+    hosts
+        .entry(LOCAL_HOST.to_string())
+        .or_insert_with(|| "unix:///var/run/docker.sock".to_string());
+
+    let mut components = Vec::new();
+    for (name, spec) in &record.spec.components {
+        let path = format!("spec.components.{name}");
+        let (def, svc) = match catalog.component(name) {
+            Ok(found) => found,
+            Err(_) => {
+                let known = catalog.component_names();
+                let help = match suggest(name, known.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`? known components: {}", known.join(", ")),
+                    None => format!("known components: {}", known.join(", ")),
+                };
+                errors.push(RecordError::new(src, spec.key_span, &path, format!("unknown component `{name}`"), Some(help)));
+                continue;
+            }
+        };
+        let version = match &spec.version {
+            Some(v) => {
+                let known = svc.known_versions();
+                if !known.contains(&v.value) && spec.image.is_none() {
+                    let list: Vec<String> = known.iter().map(ToString::to_string).collect();
+                    errors.push(RecordError::new(
+                        src,
+                        v.span,
+                        format!("{path}.version"),
+                        format!("unknown {} version `{}`", svc.name(), v.value),
+                        Some(format!(
+                            "valid: {}; `ankyra catalog {}` lists versions and allowed upgrade paths (a custom version needs `image:` too)",
+                            list.join(", "),
+                            svc.name()
+                        )),
+                    ));
+                    continue;
+                }
+                v.value.clone()
+            }
+            None => match spec
+                .image
+                .as_ref()
+                .and_then(|i| i.tag.as_deref())
+                .and_then(|t| t.parse::<Version>().ok())
+                .or_else(|| svc.default_version(&release))
+            {
+                Some(v) => v,
+                None => continue, // the unknown release is reported above
+            },
+        };
+        let image = match &spec.image {
+            Some(i) => i.value.to_string(),
+            None => svc.image(&version, &release).reference(),
+        };
+        let replicas = spec.replicas.as_ref().map(|r| r.value).unwrap_or(def.default_replicas);
+        if def.kind != ComponentKind::Api && replicas > 1 && def.kind != ComponentKind::Worker {
+            errors.push(RecordError::new(
+                src,
+                spec.replicas.as_ref().and_then(|r| r.span),
+                format!("{path}.replicas"),
+                format!("{name} runs as one instance in this release of Ankyra"),
+                Some("use replicas: 1 (clustered infrastructure is not supported yet)".into()),
+            ));
+        }
+        let mut host_names = Vec::new();
+        for h in &spec.hosts {
+            if !hosts.contains_key(&h.value) {
+                let known: Vec<&str> = hosts.keys().map(String::as_str).collect();
+                errors.push(RecordError::new(
+                    src,
+                    h.span,
+                    format!("{path}.hosts"),
+                    format!("unknown host `{}`", h.value),
+                    Some(format!("hosts defined in spec.hosts: {}", known.join(", "))),
+                ));
+            }
+            host_names.push(h.value.clone());
+        }
+        if host_names.is_empty() {
+            host_names.push(LOCAL_HOST.to_string());
+        }
+        components.push(ResolvedComponent {
+            name: name.clone(),
+            service: svc.name().to_string(),
+            kind: def.kind,
+            version,
+            image,
+            replicas,
+            hosts: host_names,
+            config: spec.config.clone(),
+        });
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| (e.line, e.column));
+        return Err(RecordErrors { errors });
+    }
+    components.sort_by_key(|c| catalog.rank(&c.name));
+    Ok(ResolvedRecord {
+        cloud: record.name().to_string(),
+        release,
+        components,
+        hosts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ankyra_model::parse_record;
+
+    fn rec(components: &str) -> String {
+        format!("apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: t\nspec:\n  release: \"2026.1\"\n  components:\n{components}")
+    }
+
+    #[test]
+    fn unknown_version_points_at_its_line_and_lists_valid_ones() {
+        let text = rec("    mariadb: {}\n    keystone:\n      version: 31.0.0\n");
+        let r = parse_record("lab1.yaml", text.as_bytes()).expect("parses");
+        let e = resolve(&r).expect_err("unknown version");
+        let first = e.first().expect("an error");
+        assert_eq!((first.line, first.column), (10, 16));
+        assert_eq!(first.message, "unknown keystone version `31.0.0`");
+        assert!(first.help.as_deref().unwrap_or("").contains("27.1.0"));
+    }
+
+    #[test]
+    fn misspelt_component_is_suggested() {
+        let text = rec("    keystnoe: {}\n");
+        let r = parse_record("x.yaml", text.as_bytes()).expect("parses");
+        let e = resolve(&r).expect_err("unknown component");
+        assert!(e.first().and_then(|e| e.help.clone()).unwrap_or_default().contains("did you mean `keystone`"));
+    }
+
+    #[test]
+    fn defaults_come_from_the_release_and_order_from_the_catalog() {
+        let text = rec("    nova-api: {}\n    keystone: {}\n    mariadb: {}\n");
+        let r = parse_record("x.yaml", text.as_bytes()).expect("parses");
+        let res = resolve(&r).expect("valid");
+        let names: Vec<&str> = res.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["mariadb", "keystone", "nova-api"]);
+        assert_eq!(res.components[1].image, "ankyra/keystone:29.1.0");
+        assert_eq!(res.components[2].version.to_string(), "33.0.2");
+    }
+}

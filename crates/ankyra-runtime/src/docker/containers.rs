@@ -1,0 +1,202 @@
+//! Containers: create, start, wait, logs, remove; and one-shot jobs.
+
+use std::collections::HashMap;
+
+use bollard::container::{
+    Config, CreateContainerOptions, ListContainersOptions, LogOutput, LogsOptions,
+    RemoveContainerOptions, StartContainerOptions, WaitContainerOptions,
+};
+use bollard::models::{HostConfig, Mount, MountTypeEnum};
+use futures_util::{StreamExt, TryStreamExt};
+use tracing::debug;
+
+use super::{is_not_found, Docker, DockerError};
+
+/// A host folder or file seen inside a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// Absolute host path.
+    pub source: String,
+    /// Path inside the container.
+    pub target: String,
+    /// Whether the container may only read it.
+    pub read_only: bool,
+}
+
+/// What a container is made from.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    /// Its name; unique on the engine.
+    pub name: String,
+    /// The image reference or ID.
+    pub image: String,
+    /// The command (overrides the image's).
+    pub cmd: Option<Vec<String>>,
+    /// Extra environment, `KEY=value`.
+    pub env: Vec<String>,
+    /// Bind mounts.
+    pub binds: Vec<BindMount>,
+    /// Labels.
+    pub labels: HashMap<String, String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// Whether it runs without any network.
+    pub network_disabled: bool,
+}
+
+/// How a one-shot container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Its exit code.
+    pub exit_code: i64,
+    /// The last lines it printed (stdout and stderr interleaved).
+    pub output_tail: String,
+}
+
+impl Docker {
+    /// Creates (does not start) a container and returns its ID.
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
+        let mounts: Vec<Mount> = spec
+            .binds
+            .iter()
+            .map(|b| Mount {
+                source: Some(b.source.clone()),
+                target: Some(b.target.clone()),
+                read_only: Some(b.read_only),
+                typ: Some(MountTypeEnum::BIND),
+                ..Default::default()
+            })
+            .collect();
+        let config = Config::<String> {
+            image: Some(spec.image.clone()),
+            cmd: spec.cmd.clone(),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            labels: (!spec.labels.is_empty()).then(|| spec.labels.clone()),
+            working_dir: spec.working_dir.clone(),
+            network_disabled: spec.network_disabled.then_some(true),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        debug!(name = %spec.name, image = %spec.image, "creating container");
+        let created = self
+            .inner
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: spec.name.clone(),
+                    platform: None,
+                }),
+                config,
+            )
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    DockerError::ImageNotFound {
+                        reference: spec.image.clone(),
+                    }
+                } else {
+                    DockerError::api("create container", spec.name.clone())(e)
+                }
+            })?;
+        Ok(created.id)
+    }
+
+    /// Starts a created container.
+    pub async fn start_container(&self, name: &str) -> Result<(), DockerError> {
+        self.inner
+            .start_container(name, None::<StartContainerOptions<String>>)
+            .await
+            .map_err(DockerError::api("start container", name))
+    }
+
+    /// Waits until the container stops and returns its exit code.
+    pub async fn wait_container(&self, name: &str) -> Result<i64, DockerError> {
+        let mut stream = self
+            .inner
+            .wait_container(name, None::<WaitContainerOptions<String>>);
+        match stream.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            // bollard turns a non-zero exit into this error; it is an answer, not a failure.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(DockerError::api("wait container", name)(e)),
+            None => Err(DockerError::ContainerNotFound { name: name.into() }),
+        }
+    }
+
+    /// The last `tail` lines the container printed, stdout and stderr together.
+    pub async fn container_logs(&self, name: &str, tail: usize) -> Result<String, DockerError> {
+        let options = LogsOptions::<String> {
+            stdout: true,
+            stderr: true,
+            tail: tail.to_string(),
+            ..Default::default()
+        };
+        let chunks: Vec<LogOutput> = self
+            .inner
+            .logs(name, Some(options))
+            .try_collect()
+            .await
+            .map_err(DockerError::api("container logs", name))?;
+        let mut out = String::new();
+        for c in chunks {
+            out.push_str(&String::from_utf8_lossy(&c.into_bytes()));
+        }
+        Ok(out)
+    }
+
+    /// Removes a container, running or not, with its anonymous volumes; a
+    /// missing container is not an error.
+    pub async fn remove_container(&self, name: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        match self.inner.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(DockerError::api("remove container", name)(e)),
+        }
+    }
+
+    /// Names of all containers (running or not) whose name contains `part`.
+    pub async fn container_names_containing(&self, part: &str) -> Result<Vec<String>, DockerError> {
+        let mut filters = HashMap::new();
+        filters.insert("name".to_string(), vec![part.to_string()]);
+        let list = self
+            .inner
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(DockerError::api("list containers", format!("name {part}")))?;
+        Ok(list
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect())
+    }
+
+    /// Creates, starts and waits for a one-shot container; returns its exit
+    /// code and last `tail` lines of output. The container is left in place
+    /// (to be committed or inspected): the caller removes it.
+    pub async fn run_to_completion(
+        &self,
+        spec: &ContainerSpec,
+        tail: usize,
+    ) -> Result<RunOutcome, DockerError> {
+        self.create_container(spec).await?;
+        self.start_container(&spec.name).await?;
+        let exit_code = self.wait_container(&spec.name).await?;
+        let output_tail = self.container_logs(&spec.name, tail).await?;
+        debug!(name = %spec.name, exit_code, "one-shot container ended");
+        Ok(RunOutcome {
+            exit_code,
+            output_tail,
+        })
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the host tools Ankyra's image builds need (mmdebstrap), only when
+# missing: quick and silent when everything is already there, so builds and CI
+# can call it every time.
+set -euo pipefail
+
+missing=()
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+# mmdebstrap --mode=root needs the Debian archive keyring to check the mirror.
+[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || missing+=(python3-pip)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-host-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "ensure-host-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,14 +1,26 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! One function per verb (init, validate, commit, plan, set, history, show,
+//! diff, catalog): what the CLI and the server both call. Each reads its
+//! inputs, calls the layers below in order (record → catalog → plan → store),
+//! and returns plain data the caller prints.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod catalog_info;
+mod error;
+mod init;
+mod record_file;
+mod revisions;
+mod set;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+pub use catalog_info::{catalog_info, ServiceInfo};
+pub use error::OpsError;
+pub use init::init;
+pub use record_file::{load_record, validate, Loaded};
+pub use revisions::{
+    commit, default_store_path, diff, history, open_store, plan_cloud, plan_file, show,
+    CommitResult, Shown,
+};
+pub use set::{set, SetResult};
+
+/// The JSON Schema of a record.
+pub fn schema() -> serde_json::Value {
+    ankyra_model::json_schema()
 }

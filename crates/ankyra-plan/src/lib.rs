@@ -1,14 +1,19 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The planner: compares what a revision wants ([`Desired`]) with what runs
+//! ([`Observed`]) and returns an ordered [`Plan`] of [`Step`]s, each with its
+//! reason. Pure code: no I/O, no async, no clock.
+//!
+//! Start at [`plan`]. [`Desired::from_resolved`] turns a catalog-checked
+//! record into desired state; [`Observed::from_desired`] says "everything
+//! runs as wanted", which is how a revision is compared with another.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod desired;
+mod diff;
+mod observed;
+mod step;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use desired::{config_hash, Desired, DesiredComponent};
+pub use diff::{plan, PlanError};
+pub use observed::{Observed, ObservedComponent};
+pub use step::{Change, Plan, Step, StepKind, Strategy, Unchanged};
+mod revdiff;
+pub use revdiff::{diff_records, ComponentDiff, DiffStatus, FieldChange};

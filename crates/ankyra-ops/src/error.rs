@@ -1,0 +1,92 @@
+//! Errors of the verbs, and the exit code each maps to (one place).
+
+use std::path::PathBuf;
+
+use ankyra_model::RecordErrors;
+use ankyra_plan::PlanError;
+use ankyra_store::StoreError;
+
+/// What a verb can fail with.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum OpsError {
+    /// The record is invalid.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Record(#[from] RecordErrors),
+    /// The record file could not be read.
+    #[error("cannot read {path}")]
+    #[diagnostic(help("check the path given with -f"))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed or refused.
+    #[error(transparent)]
+    #[diagnostic(code(ankyra::store))]
+    Store(#[from] StoreError),
+    /// No plan could be made.
+    #[error(transparent)]
+    #[diagnostic(code(ankyra::plan), help("upgrade one release at a time (N → N+1), or SLURP to SLURP; `ankyra catalog SERVICE` lists versions"))]
+    Plan(#[from] PlanError),
+    /// A `component=value` argument is wrong.
+    #[error("`{text}`: {reason}")]
+    #[diagnostic(code(ankyra::args))]
+    BadAssignment {
+        /// The argument.
+        text: String,
+        /// What is wrong.
+        reason: String,
+        /// What would be valid.
+        #[help]
+        help: Option<String>,
+    },
+    /// A stored record no longer reads (written by another Ankyra?).
+    #[error("revision {number} of `{cloud}` holds a record this Ankyra cannot read")]
+    #[diagnostic(code(ankyra::store))]
+    StoredRecord {
+        /// The cloud.
+        cloud: String,
+        /// The revision.
+        number: u64,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A cloud with no revision was asked for.
+    #[error("cloud `{cloud}` has no revision yet")]
+    #[diagnostic(code(ankyra::args), help("record one with `ankyra commit -f RECORD`"))]
+    NoRevision {
+        /// The cloud.
+        cloud: String,
+    },
+    /// An unknown service was asked for.
+    #[error("unknown service `{name}`")]
+    #[diagnostic(code(ankyra::args))]
+    UnknownService {
+        /// What was asked.
+        name: String,
+        /// Known services.
+        #[help]
+        help: String,
+    },
+}
+
+impl OpsError {
+    /// The process exit code: 2 for bad arguments or records, 3 for failures
+    /// that need a person (store trouble). 1 is kept for "failed and rolled back".
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            OpsError::Record(_)
+            | OpsError::Read { .. }
+            | OpsError::BadAssignment { .. }
+            | OpsError::NoRevision { .. }
+            | OpsError::UnknownService { .. }
+            | OpsError::Plan(_) => 2,
+            OpsError::Store(StoreError::UnknownCloud { .. } | StoreError::UnknownRevision { .. }) => 2,
+            OpsError::Store(_) | OpsError::StoredRecord { .. } => 3,
+        }
+    }
+}

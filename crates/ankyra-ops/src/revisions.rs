@@ -1,0 +1,169 @@
+//! Revisions: commit a record, list, show and diff them, plan between them.
+
+use std::path::{Path, PathBuf};
+
+use ankyra_catalog::{resolve, Catalog, ResolvedRecord};
+use ankyra_model::Record;
+use ankyra_plan::{diff_records, plan, ComponentDiff, Desired, Observed, Plan};
+use ankyra_store::{NewRevision, Revision, RevisionSummary, SqliteStore, Store, StoreError};
+use serde::Serialize;
+
+use crate::{load_record, OpsError};
+
+/// Where the store lives when neither `--store` nor `ANKYRA_STORE` says.
+pub fn default_store_path() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("ankyra")
+        .join("store.db")
+}
+
+/// Opens the embedded store.
+pub fn open_store(path: &Path) -> Result<SqliteStore, OpsError> {
+    Ok(SqliteStore::open(path)?)
+}
+
+/// What `commit` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitResult {
+    /// The revision the cloud is at now.
+    pub revision: Revision,
+    /// False when the record equals the latest revision (nothing written).
+    pub created: bool,
+    /// What changed against the previous revision.
+    pub plan: Plan,
+}
+
+pub(crate) fn stored_record(rev: &Revision) -> Result<Record, OpsError> {
+    Record::from_canonical_json(&rev.record_json).map_err(|source| OpsError::StoredRecord {
+        cloud: rev.cloud.clone(),
+        number: rev.number,
+        source,
+    })
+}
+
+pub(crate) fn resolved_revision(rev: &Revision) -> Result<ResolvedRecord, OpsError> {
+    Ok(resolve(&stored_record(rev)?)?)
+}
+
+fn desired(r: &ResolvedRecord) -> Desired {
+    let catalog = Catalog::get();
+    Desired::from_resolved(r, |c| catalog.rank(c))
+}
+
+fn observed_from(rev: Option<&Revision>) -> Result<Observed, OpsError> {
+    Ok(match rev {
+        Some(r) => Observed::from_desired(&desired(&resolved_revision(r)?)),
+        None => Observed::empty(),
+    })
+}
+
+/// Stores a record as a new revision (nothing if it equals the latest).
+pub(crate) fn commit_record(
+    store: &mut dyn Store,
+    record: &Record,
+    resolved: &ResolvedRecord,
+    author: &str,
+    message: &str,
+) -> Result<CommitResult, OpsError> {
+    let cloud = record.name().to_string();
+    let previous = store.latest(&cloud)?;
+    // Refuse unsupported jumps before anything is written.
+    let plan = plan(&desired(resolved), &observed_from(previous.as_ref())?)?;
+    let (revision, created) = store.put_revision(NewRevision {
+        cloud,
+        record_json: record.canonical_json(),
+        content_hash: record.content_hash(),
+        author: author.to_string(),
+        message: message.to_string(),
+    })?;
+    Ok(CommitResult {
+        revision,
+        created,
+        plan,
+    })
+}
+
+/// Records the file's record as the next revision of its cloud.
+pub fn commit(store: &mut dyn Store, file: &Path, author: &str, message: &str) -> Result<CommitResult, OpsError> {
+    let loaded = load_record(file)?;
+    commit_record(store, &loaded.record, &loaded.resolved, author, message)
+}
+
+/// Every revision of a cloud, oldest first.
+pub fn history(store: &dyn Store, cloud: &str) -> Result<Vec<RevisionSummary>, OpsError> {
+    let h = store.history(cloud)?;
+    if h.is_empty() {
+        return Err(StoreError::UnknownCloud { cloud: cloud.into() }.into());
+    }
+    Ok(h)
+}
+
+/// A revision and its record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shown {
+    /// The cloud.
+    pub cloud: String,
+    /// The revision number.
+    pub number: u64,
+    /// sha256 of the record.
+    pub content_hash: String,
+    /// When it was stored.
+    pub created_at: String,
+    /// Who made it.
+    pub author: String,
+    /// Why.
+    pub message: String,
+    /// Its record.
+    pub record: Record,
+}
+
+fn latest(store: &dyn Store, cloud: &str) -> Result<Revision, OpsError> {
+    store
+        .latest(cloud)?
+        .ok_or_else(|| OpsError::Store(StoreError::UnknownCloud { cloud: cloud.into() }))
+}
+
+/// A revision (the latest when `number` is None).
+pub fn show(store: &dyn Store, cloud: &str, number: Option<u64>) -> Result<Shown, OpsError> {
+    let rev = match number {
+        Some(n) => store.revision(cloud, n)?,
+        None => latest(store, cloud)?,
+    };
+    let record = stored_record(&rev)?;
+    Ok(Shown {
+        cloud: rev.cloud,
+        number: rev.number,
+        content_hash: rev.content_hash,
+        created_at: rev.created_at,
+        author: rev.author,
+        message: rev.message,
+        record,
+    })
+}
+
+/// Component-level changes from revision `a` to revision `b`.
+pub fn diff(store: &dyn Store, cloud: &str, a: u64, b: u64) -> Result<Vec<ComponentDiff>, OpsError> {
+    let ra = resolved_revision(&store.revision(cloud, a)?)?;
+    let rb = resolved_revision(&store.revision(cloud, b)?)?;
+    Ok(diff_records(&ra, &rb))
+}
+
+/// Plans a record file against the cloud's latest revision (or an empty cloud).
+pub fn plan_file(store: &dyn Store, file: &Path) -> Result<Plan, OpsError> {
+    let loaded = load_record(file)?;
+    let current = store.latest(loaded.record.name().as_str())?;
+    Ok(plan(&desired(&loaded.resolved), &observed_from(current.as_ref())?)?)
+}
+
+/// Plans a cloud's latest revision against revision `from` (default: the one before it).
+pub fn plan_cloud(store: &dyn Store, cloud: &str, from: Option<u64>) -> Result<Plan, OpsError> {
+    let target = latest(store, cloud)?;
+    let base = match from {
+        Some(n) => Some(store.revision(cloud, n)?),
+        None if target.number > 1 => Some(store.revision(cloud, target.number - 1)?),
+        None => None,
+    };
+    let want = desired(&resolved_revision(&target)?);
+    Ok(plan(&want, &observed_from(base.as_ref())?)?)
+}

@@ -1,0 +1,120 @@
+//! Command-line arguments. The doc comments are the help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Ankyra: deploy, upgrade and roll back containerized OpenStack, one component at a time.
+#[derive(Debug, Parser)]
+#[command(name = "ankyra", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The store: a SQLite file [default: <data dir>/ankyra/store.db].
+    #[arg(long, global = true, env = "ANKYRA_STORE", value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Who makes new revisions [default: $USER].
+    #[arg(long, global = true, env = "ANKYRA_AUTHOR")]
+    pub author: Option<String>,
+    /// More logs on stderr (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Never colour the output (NO_COLOR is respected too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a complete, commented record with working defaults for one machine.
+    Init {
+        /// The cloud's name (lowercase letters, digits and -).
+        #[arg(long)]
+        name: String,
+    },
+    /// Check a record: syntax, unknown keys, versions, hosts.
+    Validate {
+        /// The record file (- for standard input).
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of a record, for editors.
+    Schema,
+    /// Record a record file as the next revision of its cloud (nothing if unchanged).
+    Commit {
+        /// The record file (- for standard input).
+        #[arg(short, long)]
+        file: PathBuf,
+        /// Why.
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+    /// What would change, step by step, and why.
+    Plan {
+        /// Plan this record file against its cloud's latest revision.
+        #[arg(short, long, conflicts_with = "cloud")]
+        file: Option<PathBuf>,
+        /// Plan this cloud's latest revision.
+        #[arg(required_unless_present = "file")]
+        cloud: Option<String>,
+        /// Compare with this revision instead of the previous one.
+        #[arg(long, requires = "cloud")]
+        from: Option<u64>,
+    },
+    /// New revision with components changed: keystone=30.0.0, keystone=IMAGE, keystone.replicas=2.
+    Set {
+        /// The cloud.
+        cloud: String,
+        /// COMPONENT=VERSION, COMPONENT=IMAGE:TAG or COMPONENT.replicas=N.
+        #[arg(required = true)]
+        assignments: Vec<String>,
+        /// Why.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Every revision of a cloud.
+    History {
+        /// The cloud.
+        cloud: String,
+    },
+    /// A revision's record (the latest by default).
+    Show {
+        /// The cloud.
+        cloud: String,
+        /// The revision number.
+        revision: Option<u64>,
+    },
+    /// What changed between two revisions, component by component.
+    Diff {
+        /// The cloud.
+        cloud: String,
+        /// The older revision.
+        a: u64,
+        /// The newer revision.
+        b: u64,
+    },
+    /// What Ankyra knows about services: components, versions, upgrade paths.
+    Catalog {
+        /// One service (keystone, nova, ...).
+        service: Option<String>,
+    },
+}

@@ -1,0 +1,50 @@
+//! One module per verb: parse, call one ankyra-ops function, print.
+
+mod catalog;
+mod init;
+mod plan;
+mod revisions;
+
+use ankyra_ops::OpsError;
+use ankyra_store::SqliteStore;
+
+use crate::args::{Cli, Command, Global};
+use crate::printer::Printer;
+
+/// Runs the command the arguments name.
+pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init { name } => init::init(p, name),
+        Command::Validate { file } => init::validate(p, file),
+        Command::Schema => {
+            p.json(&ankyra_ops::schema());
+            Ok(())
+        }
+        Command::Catalog { service } => catalog::catalog(p, service.as_deref()),
+        Command::Commit { file, message } => {
+            revisions::commit(p, &mut store(g)?, file, &author(g), message)
+        }
+        Command::Plan { file, cloud, from } => plan::plan(p, &store(g)?, file.as_deref(), cloud.as_deref(), *from),
+        Command::Set {
+            cloud,
+            assignments,
+            message,
+        } => revisions::set(p, &mut store(g)?, cloud, assignments, &author(g), message.as_deref()),
+        Command::History { cloud } => revisions::history(p, &store(g)?, cloud),
+        Command::Show { cloud, revision } => revisions::show(p, &store(g)?, cloud, *revision),
+        Command::Diff { cloud, a, b } => revisions::diff(p, &store(g)?, cloud, *a, *b),
+    }
+}
+
+fn store(g: &Global) -> Result<SqliteStore, OpsError> {
+    let path = g.store.clone().unwrap_or_else(ankyra_ops::default_store_path);
+    ankyra_ops::open_store(&path)
+}
+
+fn author(g: &Global) -> String {
+    g.author
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -8,6 +8,7 @@
 mod catalog;
 mod release;
 pub mod services;
+mod deploy;
 mod types;
 mod validate;
 
@@ -30,3 +31,7 @@ pub static ALL: &[&dyn Service] = &[
     &services::neutron::Neutron,
     &services::nova::Nova,
 ];
+pub use deploy::{
+    Backend, CloudContext, ConfigFile, Job, JobWhen, Probe, ProcessSpec, Registration,
+    SecretSpec, VolumeMount,
+};

@@ -106,6 +106,22 @@ pub trait Service: Sync {
     fn versions(&self) -> &'static VersionRules;
     /// The recipe of the image that runs `version` of this service.
     fn image(&self, version: &Version, release: &str) -> ImageRecipe;
+    /// Secrets this service needs (generated once per cloud, kept in the store).
+    fn secrets(&self) -> &'static [crate::SecretSpec] {
+        &[]
+    }
+    /// How to run one instance of `component` (None: the catalog cannot run it yet).
+    fn process(&self, _component: &str, _cx: &crate::CloudContext) -> Option<crate::ProcessSpec> {
+        None
+    }
+    /// Bootstrap jobs of `component`, in order.
+    fn bootstrap(&self, _component: &str, _cx: &crate::CloudContext) -> Vec<crate::Job> {
+        Vec::new()
+    }
+    /// What to register in keystone for this service.
+    fn registration(&self, _cx: &crate::CloudContext) -> Option<crate::Registration> {
+        None
+    }
     /// The release series a version belongs to, found from the version table.
     fn release_of(&self, version: &Version) -> Option<&'static str> {
         self.versions()

@@ -21,7 +21,9 @@ fn needs_quotes(s: &str) -> bool {
         )
         || s.starts_with(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '.'))
         || s.ends_with(' ')
+        || s.ends_with(':')
         || s.contains(": ")
+        || s.contains(":\t")
         || s.contains(" #")
         || s.chars().any(|c| c.is_control() || matches!(c, '\'' | '"' | '{' | '}' | '[' | ']' | ',' | '&' | '*' | '!' | '|' | '>' | '%' | '@' | '`'))
 }

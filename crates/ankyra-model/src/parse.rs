@@ -128,10 +128,13 @@ impl Cx {
             return None;
         };
         let mut out = BTreeMap::new();
+        let mut suggested = Vec::new();
         for (k, v) in entries {
             let key = scalar_text(k);
             if !allowed.contains(&key) {
-                let help = match suggest(key, allowed.iter().copied()) {
+                let near = suggest(key, allowed.iter().copied());
+                suggested.extend(near);
+                let help = match near {
                     Some(near) => format!("did you mean `{near}`? allowed keys: {}", allowed.join(", ")),
                     None => format!("allowed keys: {}", allowed.join(", ")),
                 };
@@ -142,10 +145,13 @@ impl Cx {
                 self.err(k, &join(path, key), format!("key `{key}` is given twice"), None);
             }
         }
+        // A block mapping's own mark points past its first key; its first key is where it starts.
+        let at = entries.first().map(|(k, _)| k).unwrap_or(node);
         for req in required {
-            if !out.contains_key(req) {
+            // A misspelt key already says "did you mean `req`": one error is enough.
+            if !out.contains_key(req) && !suggested.contains(req) {
                 self.err(
-                    node,
+                    at,
                     path,
                     format!("missing required key `{req}`"),
                     Some(format!("add `{req}:`; `ankyra init` shows a complete record")),
@@ -488,5 +494,23 @@ spec:
         assert_eq!(a, b);
         let json = Record::from_canonical_json(&a.canonical_json()).expect("json round trip");
         assert_eq!(a, json);
+    }
+}
+
+#[cfg(test)]
+mod emit_tests {
+    use super::*;
+
+    #[test]
+    fn awkward_strings_survive_a_yaml_round_trip() {
+        for label in ["a:", "x: y", "#c", "a #b", "- x", "true", "1.0", "", " s", "'q", "a\tb:"] {
+            let text = format!(
+                "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: t\n  labels: {{k: {}}}\nspec:\n  release: r\n  components: {{}}\n",
+                serde_json::to_string(label).unwrap_or_default()
+            );
+            let r = parse_record("a", text.as_bytes()).expect("valid");
+            let back = parse_record("b", r.to_yaml().as_bytes()).expect("emitted yaml parses");
+            assert_eq!(back.metadata.labels["k"], label);
+        }
     }
 }

@@ -1,14 +1,136 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Where Ankyra keeps what it knows: records and their revisions, the
+//! operation journal, locks and secrets.
+//!
+//! [`Store`] is the trait every backend implements; [`SqliteStore`] is the
+//! embedded default (one owner-only file). A PostgreSQL backend for a shared
+//! fleet store implements the same trait and runs the same behavioural suite
+//! (`suite`, behind the `test-suite` feature).
+//!
+//! Start with [`SqliteStore::open`], then [`Store::put_revision`]. An engine
+//! run takes a lock ([`Store::acquire_lock`]), whose fencing token it passes to
+//! [`Store::journal_begin`]; the journal then refuses writes once another
+//! process holds the lock.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![warn(missing_docs)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+mod error;
+mod sqlite;
+#[cfg(any(test, feature = "test-suite"))]
+pub mod suite;
+mod types;
+
+use std::time::Duration;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+pub use types::{
+    JournalStep, LockGuardInfo, LockInfo, NewRevision, Operation, Revision, RevisionSummary,
+    StepState,
+};
+
+/// A place that keeps clouds' revisions, secrets, locks and journal.
+/// Implementations must make each call atomic: it is either fully done or not
+/// at all, even when several processes share the store.
+pub trait Store: Send {
+    /// Stores `new` as the next revision of its cloud, unless its content hash
+    /// equals the latest revision's, in which case nothing is written and the
+    /// latest revision is returned with `created == false`.
+    fn put_revision(&mut self, new: NewRevision) -> Result<(Revision, bool), StoreError>;
+    /// The latest revision of a cloud, if any.
+    fn latest(&self, cloud: &str) -> Result<Option<Revision>, StoreError>;
+    /// A given revision of a cloud: [`StoreError::UnknownCloud`] if the cloud
+    /// has no revision, [`StoreError::UnknownRevision`] if not this one.
+    fn revision(&self, cloud: &str, number: u64) -> Result<Revision, StoreError>;
+    /// Every revision of a cloud, oldest first, without the record bodies;
+    /// [`StoreError::UnknownCloud`] if it has none.
+    fn history(&self, cloud: &str) -> Result<Vec<RevisionSummary>, StoreError>;
+    /// Every cloud with at least one revision, by name.
+    fn clouds(&self) -> Result<Vec<String>, StoreError>;
+    /// Marks a revision (`applied`, `failed` ...), replacing any earlier mark.
+    /// The revision's content never changes.
+    fn set_revision_status(
+        &mut self,
+        cloud: &str,
+        number: u64,
+        status: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The cloud's secret `name`. If there is none yet, `generate` is called
+    /// once and its value stored and returned; this is atomic, so concurrent
+    /// callers all get the one stored value.
+    fn secret(
+        &mut self,
+        cloud: &str,
+        name: &str,
+        generate: &mut dyn FnMut() -> String,
+    ) -> Result<String, StoreError>;
+    /// The names (never the values) of the cloud's secrets, sorted.
+    fn secrets(&self, cloud: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Locks `cloud` for `owner` and returns the lock with a new fencing
+    /// token. If another owner holds a lock whose last heartbeat is younger
+    /// than `ttl`, fails with [`StoreError::Locked`]; an older lock is taken
+    /// over. The same owner acquiring again gets a new token, which fences
+    /// its old one.
+    fn acquire_lock(
+        &mut self,
+        cloud: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LockGuardInfo, StoreError>;
+    /// Records that the holder of `token` is alive; [`StoreError::LockLost`]
+    /// if `token` no longer holds the lock.
+    fn heartbeat(&mut self, cloud: &str, token: u64) -> Result<(), StoreError>;
+    /// Releases the lock held with `token`; [`StoreError::LockLost`] if it no
+    /// longer holds it (nothing is released then).
+    fn release_lock(&mut self, cloud: &str, token: u64) -> Result<(), StoreError>;
+    /// Removes whatever lock the cloud has, returning it. For people who know
+    /// the holder is dead; the holder's later writes are fenced.
+    fn force_unlock(&mut self, cloud: &str) -> Result<Option<LockInfo>, StoreError>;
+    /// The cloud's lock, if any (it may be expired).
+    fn lock_info(&self, cloud: &str) -> Result<Option<LockInfo>, StoreError>;
+
+    /// Begins an operation of `kind` (`apply`, `rollback` ...) bringing
+    /// `cloud` to `revision`, under the lock held with `token`, and returns
+    /// its id. This handle then writes the operation's journal with `token`.
+    /// Fails with [`StoreError::Fenced`] if `token` is not the
+    /// current holder's, [`StoreError::UnfinishedOperation`] if the cloud has
+    /// an operation not yet ended, and [`StoreError::UnknownRevision`] or
+    /// [`StoreError::UnknownCloud`] if the revision does not exist.
+    fn journal_begin(
+        &mut self,
+        cloud: &str,
+        revision: u64,
+        kind: &str,
+        token: u64,
+    ) -> Result<u64, StoreError>;
+    /// Adopts the unfinished operation `op` for the lock now held with
+    /// `token` (after the previous holder died), so its journal can go on.
+    /// Fails with [`StoreError::Fenced`] if `token` is not the current
+    /// holder's and [`StoreError::OperationEnded`] if the operation ended.
+    /// From then on this handle writes to `op` with `token`, and handles
+    /// using an older token are fenced.
+    fn journal_resume(&mut self, op: u64, token: u64) -> Result<Operation, StoreError>;
+    /// Journals that step `step_index` of `op` entered `state`.
+    ///
+    /// The write carries the fencing token this handle began or resumed `op`
+    /// with: it is refused with [`StoreError::Fenced`] once that token no
+    /// longer holds the lock (even if a new holder has resumed `op`), with
+    /// [`StoreError::OperationNotHeld`] if this handle did neither, and with
+    /// [`StoreError::StepOutOfOrder`] when the transition is not allowed (see
+    /// [`StepState::can_follow`]).
+    fn journal_step(
+        &mut self,
+        op: u64,
+        step_index: u32,
+        name: &str,
+        state: StepState,
+        detail: &str,
+    ) -> Result<(), StoreError>;
+    /// Ends `op` with `outcome` (`done`, `rolled-back`, `failed` ...). Fenced
+    /// like [`Store::journal_step`].
+    fn journal_end(&mut self, op: u64, outcome: &str) -> Result<(), StoreError>;
+    /// The cloud's operation that has not ended, with its journal, if any
+    /// (there is at most one).
+    fn unfinished_operation(&self, cloud: &str) -> Result<Option<Operation>, StoreError>;
 }

@@ -1,0 +1,161 @@
+//! What can go wrong in a store.
+
+use std::path::PathBuf;
+
+use crate::StepState;
+
+/// What can go wrong in a store. Messages describe the store layer only; the
+/// cause, when there is one, is the error's `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store file could not be opened or created.
+    #[error("cannot open the store at {path}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The directory that holds the store could not be created.
+    #[error("cannot create the store directory {path}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store file could not be created, inspected or made owner-only.
+    #[error("cannot create the store file {path} or make it readable by its owner only")]
+    FileAccess {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not an Ankyra store (or is corrupt); it is left untouched.
+    #[error("{path} is not an Ankyra store or is damaged; it was left untouched")]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The store was written by a newer Ankyra; it is left untouched.
+    #[error("the store at {path} has schema version {found}, newer than this Ankyra understands ({supported}); upgrade Ankyra")]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build reads.
+        supported: i64,
+    },
+    /// No such cloud.
+    #[error("no cloud named `{cloud}` in the store")]
+    UnknownCloud {
+        /// The cloud asked for.
+        cloud: String,
+    },
+    /// No such revision.
+    #[error("cloud `{cloud}` has no revision {number} (latest is {latest})")]
+    UnknownRevision {
+        /// The cloud.
+        cloud: String,
+        /// The revision asked for.
+        number: u64,
+        /// Its latest revision.
+        latest: u64,
+    },
+    /// Another owner holds a live lock on the cloud.
+    #[error("cloud `{cloud}` is locked by `{owner}` since {since}")]
+    Locked {
+        /// The cloud.
+        cloud: String,
+        /// Who holds the lock.
+        owner: String,
+        /// When they took it (RFC 3339 UTC).
+        since: String,
+    },
+    /// The lock this token stood for is gone: it expired and was taken over,
+    /// or it was released or force-unlocked.
+    #[error("the lock on cloud `{cloud}` with token {token} is no longer held; another process took it over or it was unlocked")]
+    LockLost {
+        /// The cloud.
+        cloud: String,
+        /// The token that is no longer the holder's.
+        token: u64,
+    },
+    /// A write carried a fencing token that is not the current lock holder's.
+    #[error("write to cloud `{cloud}` refused: fencing token {token} is stale ({})", holder_text(*.holder))]
+    Fenced {
+        /// The cloud.
+        cloud: String,
+        /// The token the write carried.
+        token: u64,
+        /// The current holder's token, if the cloud is locked.
+        holder: Option<u64>,
+    },
+    /// No operation with this id.
+    #[error("no operation {id} in the journal")]
+    UnknownOperation {
+        /// The operation asked for.
+        id: u64,
+    },
+    /// The operation has ended; its journal is closed.
+    #[error("operation {id} has already ended ({outcome})")]
+    OperationEnded {
+        /// The operation.
+        id: u64,
+        /// How it ended.
+        outcome: String,
+    },
+    /// The operation was neither begun nor resumed through this store handle,
+    /// so the handle has no fencing token to write to it with.
+    #[error(
+        "operation {id} was neither begun nor resumed through this store handle; resume it first"
+    )]
+    OperationNotHeld {
+        /// The operation.
+        id: u64,
+    },
+    /// The cloud has an operation that has not ended; resume or end it first.
+    #[error("cloud `{cloud}` has unfinished operation {id}; resume or end it first")]
+    UnfinishedOperation {
+        /// The cloud.
+        cloud: String,
+        /// The unfinished operation.
+        id: u64,
+    },
+    /// A journal step state change that [`StepState::can_follow`] forbids.
+    #[error("operation {operation}: step {step_index} cannot become {to} after {}", from.map_or("nothing", StepState::as_str))]
+    StepOutOfOrder {
+        /// The operation.
+        operation: u64,
+        /// The step.
+        step_index: u32,
+        /// Its last journaled state, if any.
+        from: Option<StepState>,
+        /// The state asked for.
+        to: StepState,
+    },
+    /// A time stored in the store cannot be read.
+    #[error("the store holds an unreadable time `{value}`")]
+    BadTime {
+        /// The stored text.
+        value: String,
+        /// Why it does not parse.
+        #[source]
+        source: time::error::Parse,
+    },
+    /// A query failed.
+    #[error("store query failed")]
+    Query(#[from] rusqlite::Error),
+}
+
+fn holder_text(holder: Option<u64>) -> String {
+    match holder {
+        Some(token) => format!("the lock is held with token {token}"),
+        None => "the cloud is not locked".to_owned(),
+    }
+}

@@ -1,0 +1,398 @@
+//! The behavioural suite on SQLite, and what only a file-backed store has:
+//! permissions, schema versions, refusing foreign files.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Barrier, Mutex};
+
+use proptest::prelude::*;
+use rusqlite::Connection;
+
+use super::schema::{MIGRATIONS, SCHEMA_VERSION};
+use super::SqliteStore;
+use crate::suite;
+use crate::{Store, StoreError};
+
+/// Runs `check` with a factory of handles to one fresh store file.
+fn with_store(check: impl FnOnce(&suite::Make<'_, SqliteStore>)) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    check(&|| SqliteStore::open(&path).expect("the store opens"));
+}
+
+macro_rules! suite_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                with_store(|make| suite::$name(make));
+            }
+        )*
+
+        #[test]
+        fn every_suite_check_runs_as_a_test() {
+            let names: Vec<&str> = suite::checks::<SqliteStore>().iter().map(|c| c.name).collect();
+            assert_eq!(names, [$(stringify!($name)),*]);
+        }
+    };
+}
+
+suite_tests!(
+    revisions_are_numbered_from_one_per_cloud,
+    identical_content_makes_no_new_revision,
+    missing_revisions_are_reported_with_the_latest_number,
+    history_is_oldest_first_and_clouds_are_sorted,
+    revision_status_can_be_set_and_replaced,
+    a_fixed_put_sequence_is_numbered_without_gaps,
+    concurrent_puts_get_distinct_numbers,
+    a_secret_is_generated_once_and_reused,
+    concurrent_secret_requests_agree_on_one_value,
+    a_held_lock_refuses_another_owner_and_names_the_holder,
+    an_expired_lock_is_taken_over_with_a_bigger_token,
+    heartbeat_and_release_need_the_current_token,
+    force_unlock_returns_the_lock_and_tokens_keep_growing,
+    writes_with_a_stale_token_are_fenced,
+    the_journal_keeps_steps_of_the_unfinished_operation,
+    journal_steps_follow_their_transitions,
+    a_new_holder_resumes_the_unfinished_operation,
+);
+
+#[test]
+fn the_whole_suite_passes_on_one_shared_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    suite::store_suite(|| SqliteStore::open(&path).expect("the store opens"));
+}
+
+#[test]
+fn single_handle_checks_pass_in_memory() {
+    // An in-memory store has exactly one handle, so each check gets one.
+    for check in [
+        suite::revisions_are_numbered_from_one_per_cloud::<SqliteStore>,
+        suite::identical_content_makes_no_new_revision,
+        suite::journal_steps_follow_their_transitions,
+    ] {
+        let store = Mutex::new(Some(SqliteStore::open_in_memory().expect("in memory")));
+        check(&|| {
+            let mut slot = store.lock().expect("not poisoned");
+            slot.take().expect("one handle per in-memory check")
+        });
+    }
+}
+
+/// Set for the child processes of [`two_processes_put_revisions_to_one_file`].
+const CHILD_STORE: &str = "ANKYRA_STORE_TEST_CHILD_STORE";
+const CHILD_PUTS: u64 = 25;
+
+#[test]
+#[ignore = "a helper run by two_processes_put_revisions_to_one_file"]
+fn child_process_puts_revisions() {
+    let path = std::env::var_os(CHILD_STORE).expect("run by the parent test");
+    let mut store = SqliteStore::open(Path::new(&path)).expect("open");
+    for i in 0..CHILD_PUTS {
+        let content = format!("{}-{i}", std::process::id());
+        let (_, created) = store
+            .put_revision(suite::new_revision("processes", &content))
+            .expect("put");
+        assert!(created);
+    }
+}
+
+#[test]
+fn two_processes_put_revisions_to_one_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    let test_binary = std::env::current_exe().expect("test binary");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(&test_binary)
+                .args(["--exact", "--ignored", "--quiet"])
+                .arg("sqlite::tests::child_process_puts_revisions")
+                .env(CHILD_STORE, &path)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn a child")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("child runs");
+        assert!(
+            output.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran the helper: {stdout}"
+        );
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    let numbers: Vec<u64> = store
+        .history("processes")
+        .expect("history")
+        .iter()
+        .map(|r| r.number)
+        .collect();
+    assert_eq!(numbers, (1..=2 * CHILD_PUTS).collect::<Vec<_>>());
+}
+
+proptest! {
+    #[test]
+    fn any_put_sequence_is_numbered_one_to_n(contents in prop::collection::vec(0u8..4, 0..24)) {
+        let mut store = SqliteStore::open_in_memory().expect("in memory");
+        suite::put_sequence_is_numbered_without_gaps(&mut store, "property", &contents);
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut side = path.as_os_str().to_owned();
+    side.push(suffix);
+    PathBuf::from(side)
+}
+
+#[test]
+fn a_new_store_is_owner_only_in_owner_only_directories() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state/ankyra/store.db");
+    let mut store = SqliteStore::open(&path).expect("open");
+    store
+        .put_revision(suite::new_revision("perm", "1"))
+        .expect("put");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    assert_eq!(mode(&dir.path().join("state/ankyra")), 0o700);
+    for suffix in ["-wal", "-shm"] {
+        let side = side_file(&path, suffix);
+        assert!(side.exists(), "{} exists while open", side.display());
+        assert_eq!(mode(&side), 0o600, "{}", side.display());
+    }
+    assert_eq!(store.path(), path);
+}
+
+#[test]
+fn a_store_readable_by_others_is_made_owner_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("loosen");
+    let loose_wal = side_file(&path, "-wal");
+    fs::write(&loose_wal, b"").expect("an empty wal file");
+    fs::set_permissions(&loose_wal, fs::Permissions::from_mode(0o666)).expect("loosen");
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&loose_wal), 0o600);
+    drop(store);
+}
+
+#[test]
+fn a_store_uses_wal_foreign_keys_and_the_current_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let conn = &store.conn;
+    let journal_mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(journal_mode, "wal");
+    let foreign_keys: bool = conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .expect("foreign_keys");
+    assert!(foreign_keys);
+    let version: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema_version");
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(SqliteStore::SCHEMA_VERSION, SCHEMA_VERSION);
+}
+
+#[test]
+fn revisions_survive_reopening_and_cannot_be_rewritten() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let mut store = SqliteStore::open(&path).expect("open");
+    let (first, _) = store
+        .put_revision(suite::new_revision("kept", "1"))
+        .expect("put");
+    drop(store);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.revision("kept", 1).expect("read"), first);
+    let rewrite = store
+        .conn
+        .execute("UPDATE revisions SET record_json = '{}'", []);
+    assert!(rewrite.is_err(), "the trigger refuses rewrites");
+    assert!(store.conn.execute("DELETE FROM revisions", []).is_err());
+}
+
+/// Writes a store at schema version 1 holding one revision.
+fn write_version_1_store(path: &Path) {
+    let conn = Connection::open(path).expect("raw open");
+    conn.execute_batch(MIGRATIONS[0]).expect("migration 1");
+    conn.execute_batch(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', 1);
+         INSERT INTO revisions VALUES ('old', 1, '{}', 'h1', '2025-01-01T00:00:00Z', 'a', 'm');",
+    )
+    .expect("v1 contents");
+}
+
+#[test]
+fn an_older_store_is_migrated_and_keeps_its_revisions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    write_version_1_store(&path);
+    let mut store = SqliteStore::open(&path).expect("migrating open");
+    let history = store.history("old").expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, None);
+    store
+        .set_revision_status("old", 1, "applied")
+        .expect("status, new in version 2");
+    let lock = store
+        .acquire_lock("old", "me", std::time::Duration::from_secs(60))
+        .expect("locks, new in version 2");
+    assert_eq!(lock.token, 1);
+    drop(store);
+    SqliteStore::open(&path).expect("opens again once migrated");
+}
+
+fn assert_refused_untouched(path: &Path, check: impl Fn(StoreError)) {
+    let before = fs::read(path).expect("read before");
+    for _ in 0..2 {
+        check(SqliteStore::open(path).map(|_| ()).expect_err("refused"));
+    }
+    assert_eq!(
+        fs::read(path).expect("read after"),
+        before,
+        "file unchanged"
+    );
+}
+
+#[test]
+fn a_store_from_a_newer_ankyra_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let mut store = SqliteStore::open(&path).expect("create");
+    store
+        .put_revision(suite::new_revision("future", "1"))
+        .expect("put");
+    drop(store);
+    let conn = Connection::open(&path).expect("raw open");
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [SCHEMA_VERSION + 1],
+    )
+    .expect("pretend to be newer");
+    drop(conn);
+    assert_refused_untouched(&path, |e| match e {
+        StoreError::TooNew {
+            path: p,
+            found,
+            supported,
+        } => {
+            assert_eq!(
+                (p.as_path(), found, supported),
+                (path.as_path(), SCHEMA_VERSION + 1, SCHEMA_VERSION)
+            );
+        }
+        other => panic!("expected TooNew, got {other:?}"),
+    });
+}
+
+fn expect_not_a_store(path: &Path) -> impl Fn(StoreError) + '_ {
+    move |e| match e {
+        StoreError::NotAStore { path: p } => assert_eq!(p, path),
+        other => panic!("expected NotAStore, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, bytes) in [
+        ("short.txt", b"not a database".to_vec()),
+        ("long.txt", b"0123456789abcdef".repeat(512)),
+    ] {
+        let path = dir.path().join(name);
+        fs::write(&path, &bytes).expect("write");
+        assert_refused_untouched(&path, expect_not_a_store(&path));
+    }
+}
+
+#[test]
+fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("other.db");
+    let conn = Connection::open(&path).expect("raw open");
+    conn.execute_batch(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY); INSERT INTO customers VALUES (1);",
+    )
+    .expect("other program's data");
+    drop(conn);
+    assert_refused_untouched(&path, expect_not_a_store(&path));
+
+    // Even with a table called meta, without our application id.
+    let path = dir.path().join("meta.db");
+    let conn = Connection::open(&path).expect("raw open");
+    conn.execute_batch(
+        "CREATE TABLE meta (key TEXT, value); INSERT INTO meta VALUES ('schema_version', 1);",
+    )
+    .expect("other program's meta");
+    drop(conn);
+    assert_refused_untouched(&path, expect_not_a_store(&path));
+}
+
+#[test]
+fn an_empty_file_becomes_a_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("empty.db");
+    fs::write(&path, b"").expect("touch");
+    let mut store = SqliteStore::open(&path).expect("initialised");
+    store
+        .put_revision(suite::new_revision("empty", "1"))
+        .expect("usable");
+}
+
+#[test]
+fn errors_name_the_file_and_keep_their_cause() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("a-file");
+    fs::write(&blocker, b"").expect("write");
+    let error = SqliteStore::open(&blocker.join("store.db")).expect_err("parent is a file");
+    assert!(matches!(error, StoreError::CreateDir { .. }), "{error:?}");
+    assert!(error.to_string().contains("a-file"), "{error}");
+    assert!(std::error::Error::source(&error).is_some());
+}
+
+#[test]
+fn many_handles_creating_one_new_store_at_once_all_succeed() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("new/store.db");
+        let barrier = Barrier::new(6);
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let mut store = SqliteStore::open(&path).expect("every opener succeeds");
+                    store
+                        .put_revision(suite::new_revision("race", "same"))
+                        .expect("put");
+                });
+            }
+        });
+        let store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(store.history("race").expect("history").len(), 1);
+    }
+}

@@ -1,0 +1,95 @@
+//! The behavioural suite every [`Store`] backend must pass.
+//!
+//! Each check takes `make`, which opens a new handle to one shared store
+//! (so concurrency checks can use several handles). The store may already
+//! hold other clouds: every check uses cloud names of its own, so the checks
+//! can run one after another on one store, or each on a fresh one.
+//!
+//! ```ignore
+//! ankyra_store::suite::store_suite(|| PostgresStore::connect(&url).expect("connect"));
+//! ```
+
+mod journal;
+mod locks;
+mod revisions;
+mod secrets;
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+pub use journal::*;
+pub use locks::*;
+pub use revisions::*;
+pub use secrets::*;
+
+use crate::{NewRevision, Store};
+
+/// A factory of handles to one store.
+pub type Make<'a, S> = dyn Fn() -> S + Sync + 'a;
+
+/// One named check of the suite.
+pub struct Check<S> {
+    /// The check's name, a sentence.
+    pub name: &'static str,
+    /// Runs it; panics on failure.
+    pub run: fn(&Make<'_, S>),
+}
+
+/// Every check, in the order [`store_suite`] runs them.
+pub fn checks<S: Store>() -> Vec<Check<S>> {
+    macro_rules! checks {
+        ($($name:ident),* $(,)?) => {
+            vec![$(Check { name: stringify!($name), run: $name::<S> }),*]
+        };
+    }
+    checks![
+        revisions_are_numbered_from_one_per_cloud,
+        identical_content_makes_no_new_revision,
+        missing_revisions_are_reported_with_the_latest_number,
+        history_is_oldest_first_and_clouds_are_sorted,
+        revision_status_can_be_set_and_replaced,
+        a_fixed_put_sequence_is_numbered_without_gaps,
+        concurrent_puts_get_distinct_numbers,
+        a_secret_is_generated_once_and_reused,
+        concurrent_secret_requests_agree_on_one_value,
+        a_held_lock_refuses_another_owner_and_names_the_holder,
+        an_expired_lock_is_taken_over_with_a_bigger_token,
+        heartbeat_and_release_need_the_current_token,
+        force_unlock_returns_the_lock_and_tokens_keep_growing,
+        writes_with_a_stale_token_are_fenced,
+        the_journal_keeps_steps_of_the_unfinished_operation,
+        journal_steps_follow_their_transitions,
+        a_new_holder_resumes_the_unfinished_operation,
+    ]
+}
+
+/// Runs every check against the store `make` opens; panics naming the first
+/// check that fails.
+pub fn store_suite<S: Store>(make: impl Fn() -> S + Sync) {
+    for check in checks::<S>() {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (check.run)(&make))) {
+            eprintln!("store suite: check `{}` failed", check.name);
+            resume_unwind(panic);
+        }
+    }
+}
+
+/// A revision of `cloud` whose content is `content`.
+pub fn new_revision(cloud: &str, content: &str) -> NewRevision {
+    NewRevision {
+        cloud: cloud.to_owned(),
+        record_json: format!("{{\"content\":\"{content}\"}}"),
+        content_hash: format!("hash-of-{content}"),
+        author: "tester".to_owned(),
+        message: format!("set {content}"),
+    }
+}
+
+const LONG: Duration = Duration::from_secs(3600);
+
+fn put<S: Store>(store: &mut S, cloud: &str, content: &str) -> (u64, bool) {
+    let (revision, created) = store
+        .put_revision(new_revision(cloud, content))
+        .expect("put_revision succeeds");
+    (revision.number, created)
+}

@@ -93,7 +93,10 @@ impl Catalog {
     }
 
     /// A component and its service.
-    pub fn component(&self, name: &str) -> Result<(&'static ComponentDef, &'static dyn Service), CatalogError> {
+    pub fn component(
+        &self,
+        name: &str,
+    ) -> Result<(&'static ComponentDef, &'static dyn Service), CatalogError> {
         self.by_component
             .get(name)
             .copied()
@@ -112,11 +115,19 @@ impl Catalog {
 
     /// The position of a component in the dependency order (lower goes first).
     pub fn rank(&self, component: &str) -> usize {
-        self.order.iter().position(|c| *c == component).unwrap_or(usize::MAX)
+        self.order
+            .iter()
+            .position(|c| *c == component)
+            .unwrap_or(usize::MAX)
     }
 
     /// Classifies `from → to` for a service and refuses jumps upstream does not support.
-    pub fn check_jump(&self, service: &dyn Service, from: &Version, to: &Version) -> Result<Jump, CatalogError> {
+    pub fn check_jump(
+        &self,
+        service: &dyn Service,
+        from: &Version,
+        to: &Version,
+    ) -> Result<Jump, CatalogError> {
         if from == to {
             return Ok(Jump::None);
         }
@@ -132,7 +143,9 @@ impl Catalog {
         }
         match (release_index(fr), release_index(tr)) {
             (Some(a), Some(b)) if b == a + 1 => Ok(Jump::NextRelease),
-            (Some(a), Some(b)) if b == a + 2 && RELEASES[a].slurp && RELEASES[b].slurp => Ok(Jump::Slurp),
+            (Some(a), Some(b)) if b == a + 2 && RELEASES[a].slurp && RELEASES[b].slurp => {
+                Ok(Jump::Slurp)
+            }
             (None, None) => Ok(Jump::Point),
             _ => Err(CatalogError::UnsupportedJump {
                 service: service.name().into(),
@@ -168,7 +181,11 @@ fn topo_order(
         match next {
             Some(n) => done.push(n),
             None => {
-                let stuck = declared.iter().find(|n| !done.contains(n)).copied().unwrap_or("?");
+                let stuck = declared
+                    .iter()
+                    .find(|n| !done.contains(n))
+                    .copied()
+                    .unwrap_or("?");
                 return Err(CatalogError::Cycle {
                     component: stuck.into(),
                 });

@@ -6,11 +6,14 @@
 //! functions: no I/O.
 
 mod catalog;
+mod deploy;
+pub mod ini;
+pub mod openstack;
 mod release;
 pub mod services;
-mod deploy;
 mod types;
 mod validate;
+pub mod wsgi;
 
 pub use catalog::{Catalog, CatalogError, Jump};
 pub use release::{release_index, Release, DEFAULT_RELEASE, RELEASES};
@@ -32,6 +35,6 @@ pub static ALL: &[&dyn Service] = &[
     &services::nova::Nova,
 ];
 pub use deploy::{
-    Backend, CloudContext, ConfigFile, Job, JobWhen, Probe, ProcessSpec, Registration,
-    SecretSpec, VolumeMount,
+    Backend, CloudContext, ConfigFile, Job, JobWhen, Probe, ProcessSpec, Registration, SecretSpec,
+    VolumeMount,
 };

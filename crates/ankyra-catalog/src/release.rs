@@ -16,10 +16,26 @@ pub struct Release {
 
 /// Every release series Ankyra knows, oldest first.
 pub static RELEASES: &[Release] = &[
-    Release { name: "2025.1", codename: "Epoxy", slurp: true },
-    Release { name: "2025.2", codename: "Flamingo", slurp: false },
-    Release { name: "2026.1", codename: "Gazpacho", slurp: true },
-    Release { name: "2026.2", codename: "", slurp: false },
+    Release {
+        name: "2025.1",
+        codename: "Epoxy",
+        slurp: true,
+    },
+    Release {
+        name: "2025.2",
+        codename: "Flamingo",
+        slurp: false,
+    },
+    Release {
+        name: "2026.1",
+        codename: "Gazpacho",
+        slurp: true,
+    },
+    Release {
+        name: "2026.2",
+        codename: "",
+        slurp: false,
+    },
 ];
 
 /// The release a new record uses by default.

@@ -122,12 +122,23 @@ pub trait Service: Sync {
     fn registration(&self, _cx: &crate::CloudContext) -> Option<crate::Registration> {
         None
     }
+    /// The path HAProxy checks on an API component (`option httpchk GET <path>`).
+    fn check_path(&self, _component: &str) -> Option<&'static str> {
+        None
+    }
+    /// The databases this service owns in MariaDB (created by its first job).
+    fn databases(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The release series a version belongs to, found from the version table.
     fn release_of(&self, version: &Version) -> Option<&'static str> {
         self.versions()
             .by_release
             .iter()
-            .find(|(_, vs)| vs.iter().any(|v| v.parse::<Version>().ok().as_ref() == Some(version)))
+            .find(|(_, vs)| {
+                vs.iter()
+                    .any(|v| v.parse::<Version>().ok().as_ref() == Some(version))
+            })
             .map(|(r, _)| *r)
     }
     /// Every known version, oldest first.

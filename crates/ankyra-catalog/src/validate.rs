@@ -85,10 +85,19 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
             Err(_) => {
                 let known = catalog.component_names();
                 let help = match suggest(name, known.iter().copied()) {
-                    Some(near) => format!("did you mean `{near}`? known components: {}", known.join(", ")),
+                    Some(near) => format!(
+                        "did you mean `{near}`? known components: {}",
+                        known.join(", ")
+                    ),
                     None => format!("known components: {}", known.join(", ")),
                 };
-                errors.push(RecordError::new(src, spec.key_span, &path, format!("unknown component `{name}`"), Some(help)));
+                errors.push(RecordError::new(
+                    src,
+                    spec.key_span,
+                    &path,
+                    format!("unknown component `{name}`"),
+                    Some(help),
+                ));
                 continue;
             }
         };
@@ -127,7 +136,11 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
             Some(i) => i.value.to_string(),
             None => svc.image(&version, &release).reference(),
         };
-        let replicas = spec.replicas.as_ref().map(|r| r.value).unwrap_or(def.default_replicas);
+        let replicas = spec
+            .replicas
+            .as_ref()
+            .map(|r| r.value)
+            .unwrap_or(def.default_replicas);
         if def.kind != ComponentKind::Api && replicas > 1 && def.kind != ComponentKind::Worker {
             errors.push(RecordError::new(
                 src,
@@ -203,7 +216,11 @@ mod tests {
         let text = rec("    keystnoe: {}\n");
         let r = parse_record("x.yaml", text.as_bytes()).expect("parses");
         let e = resolve(&r).expect_err("unknown component");
-        assert!(e.first().and_then(|e| e.help.clone()).unwrap_or_default().contains("did you mean `keystone`"));
+        assert!(e
+            .first()
+            .and_then(|e| e.help.clone())
+            .unwrap_or_default()
+            .contains("did you mean `keystone`"));
     }
 
     #[test]

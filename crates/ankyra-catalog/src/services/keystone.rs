@@ -3,7 +3,15 @@
 
 use ankyra_model::Version;
 
-use crate::types::{pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules};
+use crate::deploy::{CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, SecretSpec, VolumeMount};
+use crate::ini::Ini;
+use crate::openstack::{
+    cache, conf_file, db_job, db_url, job, keystone_url, KEYSTONE_ADMIN, PASSWORD_LEN, REGION,
+};
+use crate::types::{
+    pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules,
+};
+use crate::wsgi::WsgiApp;
 
 /// The Keystone service.
 pub struct Keystone;
@@ -12,7 +20,10 @@ static COMPONENTS: &[ComponentDef] = &[ComponentDef {
     name: "keystone",
     service: "keystone",
     kind: ComponentKind::Api,
-    ports: &[Port { name: "public", port: 5000 }],
+    ports: &[Port {
+        name: "public",
+        port: 5000,
+    }],
     after: &["mariadb", "memcached", "haproxy"],
     default_replicas: 1,
 }];
@@ -38,7 +49,155 @@ impl Service for Keystone {
         &VERSIONS
     }
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
-        pypi_image("keystone", "keystone", version, release, (5000, "/v3"), vec![])
+        pypi_image(
+            "keystone",
+            "keystone",
+            version,
+            release,
+            (5000, "/v3"),
+            vec![],
+        )
+    }
+    fn secrets(&self) -> &'static [SecretSpec] {
+        &[
+            SecretSpec {
+                name: DB_PASSWORD,
+                length: PASSWORD_LEN,
+            },
+            SecretSpec {
+                name: KEYSTONE_ADMIN,
+                length: PASSWORD_LEN,
+            },
+        ]
+    }
+    fn databases(&self) -> &'static [&'static str] {
+        &["keystone"]
+    }
+    fn check_path(&self, _component: &str) -> Option<&'static str> {
+        Some("/healthcheck")
+    }
+    fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
+        (component == "keystone").then(|| {
+            WsgiApp {
+                app: "keystone.wsgi.api:application",
+                port: 5000,
+                // A token issue spends ~350 ms hashing: two workers.
+                workers: 2,
+                env: vec![("OS_KEYSTONE_CONFIG_DIR".into(), CONF_DIR.into())],
+                files: vec![keystone_conf(cx)],
+                volumes: volumes(),
+                probe: ("/v3", &[200]),
+            }
+            .process()
+        })
+    }
+    fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
+        if component != "keystone" {
+            return Vec::new();
+        }
+        let manage = |name: &str, args: &[&str]| {
+            let mut cmd = vec!["keystone-manage"];
+            cmd.extend_from_slice(args);
+            job(name, "keystone", &cmd, JobWhen::Before)
+        };
+        vec![
+            db_job(cx, "keystone", "keystone", DB_PASSWORD, self.databases()),
+            manage("keystone db_sync", &["db_sync"]),
+            // Both setups do nothing when the repository already has keys.
+            manage(
+                "keystone fernet_setup",
+                &[
+                    "fernet_setup",
+                    "--keystone-user",
+                    "root",
+                    "--keystone-group",
+                    "root",
+                ],
+            ),
+            manage(
+                "keystone credential_setup",
+                &[
+                    "credential_setup",
+                    "--keystone-user",
+                    "root",
+                    "--keystone-group",
+                    "root",
+                ],
+            ),
+            bootstrap_job(cx),
+        ]
+    }
+}
+
+/// The service's own database password.
+pub const DB_PASSWORD: &str = "keystone-db-password";
+const CONF_DIR: &str = "/etc/keystone";
+const FERNET_KEYS: &str = "/etc/keystone/fernet-keys";
+const CREDENTIAL_KEYS: &str = "/etc/keystone/credential-keys";
+/// The admin password, mounted only into the bootstrap job.
+const ADMIN_PASSWORD_FILE: &str = "/etc/ankyra/secrets/keystone-admin-password";
+
+/// Key repositories, shared by every instance of every version.
+fn volumes() -> Vec<VolumeMount> {
+    vec![
+        VolumeMount {
+            volume: "keystone-fernet".into(),
+            target: FERNET_KEYS.into(),
+        },
+        VolumeMount {
+            volume: "keystone-credential".into(),
+            target: CREDENTIAL_KEYS.into(),
+        },
+    ]
+}
+
+/// `keystone.conf`, overrides merged.
+pub fn keystone_conf(cx: &CloudContext) -> ConfigFile {
+    let mut ini = Ini::new();
+    ini.set("DEFAULT", "use_stderr", "true")
+        .set(
+            "database",
+            "connection",
+            db_url(cx, "keystone", DB_PASSWORD, "keystone"),
+        )
+        .set("database", "max_retries", "-1")
+        .section("cache", &cache())
+        .set("token", "provider", "fernet")
+        .set("token", "expiration", "3600")
+        .set("fernet_tokens", "key_repository", FERNET_KEYS)
+        .set("fernet_tokens", "max_active_keys", "3")
+        // A separate setting: left at its default every worker exits.
+        .set("fernet_receipts", "key_repository", FERNET_KEYS)
+        .set("credential", "key_repository", CREDENTIAL_KEYS)
+        .set("oslo_middleware", "enable_proxy_headers_parsing", "true");
+    conf_file(cx, CONF_DIR, "keystone.conf", ini)
+}
+
+/// `keystone-manage bootstrap` with the admin password read from a mounted
+/// file inside Python, so it is in no argv `ps` can see.
+fn bootstrap_job(cx: &CloudContext) -> Job {
+    let url = keystone_url(cx);
+    let script = format!(
+        "import sys\n\
+         pw = open('{ADMIN_PASSWORD_FILE}').read().strip()\n\
+         sys.argv = ['keystone-manage', 'bootstrap', '--bootstrap-password', pw,\n\
+         \x20   '--bootstrap-username', 'admin', '--bootstrap-project-name', 'admin',\n\
+         \x20   '--bootstrap-role-name', 'admin', '--bootstrap-region-id', '{REGION}',\n\
+         \x20   '--bootstrap-admin-url', '{url}', '--bootstrap-internal-url', '{url}',\n\
+         \x20   '--bootstrap-public-url', '{url}']\n\
+         from keystone.cmd.manage import main\n\
+         sys.exit(main())\n"
+    );
+    Job {
+        name: "keystone bootstrap".into(),
+        component: "keystone".into(),
+        command: vec!["python3".into(), "-c".into(), script],
+        files: vec![ConfigFile {
+            path: ADMIN_PASSWORD_FILE.into(),
+            content: format!("{}\n", crate::openstack::secret(cx, KEYSTONE_ADMIN)),
+            secret: true,
+        }],
+        when: JobWhen::Before,
     }
 }
 
@@ -47,9 +206,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keystone_conf_snapshot() {
+        let cx = crate::services::fixture();
+        insta::assert_snapshot!(keystone_conf(&cx).content);
+    }
+
+    #[test]
+    fn bootstrap_reads_the_admin_password_from_a_file() {
+        let cx = crate::services::fixture();
+        let jobs = Keystone.bootstrap("keystone", &cx);
+        let last = jobs.last().expect("bootstrap job");
+        assert!(last
+            .command
+            .join(" ")
+            .contains("--bootstrap-public-url', 'http://10.89.0.2:5000'"));
+        assert_eq!(last.files[0].content, "s3cret-keystone-admin-password\n");
+    }
+
+    #[test]
     fn versions_map_to_their_series() {
         let v: Version = "27.1.0".parse().expect("valid");
         assert_eq!(Keystone.release_of(&v), Some("2025.1"));
-        assert_eq!(Keystone.default_version("2026.1").map(|v| v.to_string()), Some("29.1.0".into()));
+        assert_eq!(
+            Keystone.default_version("2026.1").map(|v| v.to_string()),
+            Some("29.1.0".into())
+        );
     }
 }

@@ -2,7 +2,10 @@
 
 use ankyra_model::Version;
 
-use crate::types::{ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules};
+use crate::deploy::{CloudContext, Probe, ProcessSpec};
+use crate::types::{
+    ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules,
+};
 
 /// The Memcached service.
 pub struct Memcached;
@@ -11,7 +14,10 @@ static COMPONENTS: &[ComponentDef] = &[ComponentDef {
     name: "memcached",
     service: "memcached",
     kind: ComponentKind::Infra,
-    ports: &[Port { name: "memcache", port: 11211 }],
+    ports: &[Port {
+        name: "memcache",
+        port: 11211,
+    }],
     after: &[],
     default_replicas: 1,
 }];
@@ -46,5 +52,30 @@ impl Service for Memcached {
                 "import socket; s=socket.create_connection(('127.0.0.1',11211),3); s.sendall(b'version\\r\\n'); assert s.recv(64).startswith(b'VERSION')".into(),
             ],
         }
+    }
+    fn process(&self, component: &str, _cx: &CloudContext) -> Option<ProcessSpec> {
+        (component == "memcached").then(|| ProcessSpec {
+            command: [
+                "memcached",
+                "-u",
+                "root",
+                "-l",
+                "0.0.0.0",
+                "-p",
+                "11211",
+                "-m",
+                "64",
+                "-c",
+                "4096",
+            ]
+            .map(String::from)
+            .to_vec(),
+            env: Vec::new(),
+            workdir: None,
+            volumes: Vec::new(),
+            files: Vec::new(),
+            probe: Probe::Tcp { port: 11211 },
+            stop_timeout_secs: 10,
+        })
     }
 }

@@ -110,7 +110,9 @@ pub(crate) async fn ensure_base(
 /// leaves a truncated tar that looks cached).
 async fn debootstrap(opts: &BuildOptions, out: &Path) -> Result<(), ImageError> {
     ensure_mmdebstrap(opts).await?;
-    let partial = PathBuf::from(format!("{}.partial", out.display()));
+    // mmdebstrap picks the output format from the name: keep `.tar` last.
+    let partial = PathBuf::from(format!("{}.partial.tar", out.display()));
+    let _ = std::fs::remove_file(&partial);
     let mut args = vec![
         "--variant=apt".to_string(),
         "--quiet".into(),

@@ -114,7 +114,7 @@ impl<'a> Builder<'a> {
         }
         let base = self.base().await?;
         self.step(&reference, "build");
-        let id = match (&recipe.source, constraints.as_deref()) {
+        let temp = match (&recipe.source, constraints.as_deref()) {
             (ImageSource::Debian { packages }, _) => {
                 debian::build(self.docker, recipe, packages, &base, &hash).await?
             }
@@ -157,7 +157,7 @@ impl<'a> Builder<'a> {
                 unreachable!("constraints are read for every PyPI recipe")
             }
         };
-        step::tag_or_discard(self.docker, &id, &reference).await?;
+        step::tag_or_discard(self.docker, &temp, &reference).await?;
         let details = self
             .docker
             .require_image(&reference)

@@ -21,7 +21,7 @@ pub(crate) fn script(packages: &[&str]) -> String {
     )
 }
 
-/// Builds the image of `recipe` from `base`; returns the untagged image ID.
+/// Builds the image of `recipe` from `base`; returns its temporary reference.
 pub(crate) async fn build(
     docker: &Docker,
     recipe: &ImageRecipe,

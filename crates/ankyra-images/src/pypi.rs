@@ -58,7 +58,7 @@ pub(crate) struct LibsLayer<'a> {
     pub libs: &'a [(String, String)],
 }
 
-/// Builds the libraries layer from `base`; returns the untagged image ID.
+/// Builds the libraries layer from `base`; returns its temporary reference.
 pub(crate) async fn build_libs(
     docker: &Docker,
     layer: &LibsLayer<'_>,
@@ -130,7 +130,7 @@ pub(crate) struct ServiceLayer<'a> {
     pub constraints: &'a str,
 }
 
-/// Installs the service on its libraries layer; returns the untagged image ID.
+/// Installs the service on its libraries layer; returns its temporary reference.
 pub(crate) async fn build_service(
     docker: &Docker,
     layer: &ServiceLayer<'_>,

@@ -56,7 +56,8 @@ impl Drop for Cleanup {
 }
 
 impl Step<'_> {
-    /// Runs the step and returns the committed image's ID.
+    /// Runs the step and commits it under a temporary reference
+    /// (`ankyra-tmp/...`), which it returns; [`promote`] moves the real tag.
     pub(crate) async fn run(self, docker: &Docker) -> Result<String, ImageError> {
         let slug: String = self
             .image
@@ -93,32 +94,45 @@ impl Step<'_> {
                 output: outcome.output_tail,
             });
         }
-        let id = docker
-            .commit(&name, self.commit)
-            .await
-            .map_err(ImageError::docker(self.image))?;
+        let temp_tag = format!(
+            "{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let committed = docker
+            .commit(&name, TEMP_REPOSITORY, &temp_tag, self.commit)
+            .await;
         cleanup.armed = false;
         docker
             .remove_container(&name)
             .await
             .map_err(ImageError::docker(self.image))?;
-        Ok(id)
+        committed.map_err(ImageError::docker(self.image))?;
+        Ok(format!("{TEMP_REPOSITORY}:{temp_tag}"))
     }
 }
 
-/// Tags `id` as `reference`; if that fails, removes the untagged image so a
-/// failed build leaves nothing behind.
+/// Where steps commit before the build is known good.
+pub(crate) const TEMP_REPOSITORY: &str = "ankyra-tmp/build";
+
+/// Moves a build's result from its temporary reference `temp` to `reference`.
+/// On failure the temporary image is removed, so a failed build leaves
+/// nothing tagged.
 pub(crate) async fn tag_or_discard(
     docker: &Docker,
-    id: &str,
+    temp: &str,
     reference: &str,
 ) -> Result<(), ImageError> {
     let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
-    if let Err(e) = docker.tag_image(id, repo, tag).await {
-        let _ = docker.remove_image(id, false).await;
+    if let Err(e) = docker.tag_image(temp, repo, tag).await {
+        let _ = docker.remove_image(temp, false).await;
         return Err(ImageError::docker(reference)(e));
     }
-    Ok(())
+    // Only untags: the image also carries `reference` now.
+    docker
+        .remove_image(temp, false)
+        .await
+        .map_err(ImageError::docker(reference))
 }
 
 /// Removes build containers a crashed earlier run left behind.
@@ -127,8 +141,10 @@ pub(crate) async fn remove_leftovers(docker: &Docker) -> Result<(), ImageError> 
         .container_names_containing(BUILD_CONTAINER_PREFIX)
         .await
         .map_err(ImageError::docker("leftover build containers"))?;
-    let mine = format!("{BUILD_CONTAINER_PREFIX}");
-    for n in names.into_iter().filter(|n| n.starts_with(&mine)) {
+    for n in names
+        .into_iter()
+        .filter(|n| n.starts_with(BUILD_CONTAINER_PREFIX))
+    {
         // Another process may be building right now: only remove those of
         // processes that are gone.
         let pid = n.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());

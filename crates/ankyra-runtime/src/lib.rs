@@ -17,6 +17,10 @@
 
 pub mod docker;
 
-pub use docker::containers::{BindMount, ContainerSpec, RunOutcome};
+pub use docker::containers::{
+    BindMount, ContainerSpec, NetworkAttachment, RunOutcome, VolumeMount,
+};
 pub use docker::images::{CommitOptions, ImageDetails, ImageSummary};
+pub use docker::listing::ContainerInfo;
+pub use docker::networks::NetworkInfo;
 pub use docker::{Docker, DockerError};

@@ -42,6 +42,34 @@ pub struct ContainerSpec {
     pub working_dir: Option<String>,
     /// Whether it runs without any network.
     pub network_disabled: bool,
+    /// The network it joins, with its aliases and fixed address.
+    pub network: Option<NetworkAttachment>,
+    /// Named volumes mounted into it.
+    pub volumes: Vec<VolumeMount>,
+    /// Whether the engine restarts it when its process exits (until stopped by hand).
+    pub restart: bool,
+    /// Seconds between SIGTERM and SIGKILL on stop.
+    pub stop_timeout: Option<i64>,
+}
+
+/// A network a container joins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkAttachment {
+    /// The network's name.
+    pub network: String,
+    /// DNS aliases on that network.
+    pub aliases: Vec<String>,
+    /// A fixed IPv4 address on that network.
+    pub ipv4: Option<String>,
+}
+
+/// A named volume seen inside a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// The volume's name.
+    pub volume: String,
+    /// Path inside the container.
+    pub target: String,
 }
 
 /// How a one-shot container ended.
@@ -66,7 +94,31 @@ impl Docker {
                 typ: Some(MountTypeEnum::BIND),
                 ..Default::default()
             })
+            .chain(spec.volumes.iter().map(|v| Mount {
+                source: Some(v.volume.clone()),
+                target: Some(v.target.clone()),
+                typ: Some(MountTypeEnum::VOLUME),
+                ..Default::default()
+            }))
             .collect();
+        let networking_config =
+            spec.network
+                .as_ref()
+                .map(|n| bollard::container::NetworkingConfig {
+                    endpoints_config: HashMap::from([(
+                        n.network.clone(),
+                        bollard::models::EndpointSettings {
+                            aliases: (!n.aliases.is_empty()).then(|| n.aliases.clone()),
+                            ipam_config: n.ipv4.as_ref().map(|ip| {
+                                bollard::models::EndpointIpamConfig {
+                                    ipv4_address: Some(ip.clone()),
+                                    ..Default::default()
+                                }
+                            }),
+                            ..Default::default()
+                        },
+                    )]),
+                });
         let config = Config::<String> {
             image: Some(spec.image.clone()),
             cmd: spec.cmd.clone(),
@@ -74,8 +126,15 @@ impl Docker {
             labels: (!spec.labels.is_empty()).then(|| spec.labels.clone()),
             working_dir: spec.working_dir.clone(),
             network_disabled: spec.network_disabled.then_some(true),
+            stop_timeout: spec.stop_timeout,
+            networking_config,
             host_config: Some(HostConfig {
                 mounts: Some(mounts),
+                network_mode: spec.network.as_ref().map(|n| n.network.clone()),
+                restart_policy: spec.restart.then(|| bollard::models::RestartPolicy {
+                    name: Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
                 ..Default::default()
             }),
             ..Default::default()

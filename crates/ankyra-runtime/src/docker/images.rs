@@ -170,11 +170,14 @@ impl Docker {
         Ok(self.require_image(&reference).await?.id)
     }
 
-    /// Commits a stopped container as a new untagged image and returns its ID.
-    /// Untagged on purpose: the caller tags only once the whole build worked.
+    /// Commits a container as image `repo:tag` and returns the image's ID.
+    /// Builders commit under a temporary name and move the real tag only once
+    /// the whole build worked.
     pub async fn commit(
         &self,
         container: &str,
+        repo: &str,
+        tag: &str,
         options: CommitOptions,
     ) -> Result<String, DockerError> {
         let config = Config::<String> {
@@ -188,11 +191,12 @@ impl Docker {
             working_dir: options.working_dir,
             ..Default::default()
         };
-        let commit = self
-            .inner
+        self.inner
             .commit_container(
                 CommitContainerOptions {
                     container: container.to_string(),
+                    repo: repo.to_string(),
+                    tag: tag.to_string(),
                     comment: options.comment.unwrap_or_default(),
                     pause: false,
                     ..Default::default()
@@ -201,9 +205,9 @@ impl Docker {
             )
             .await
             .map_err(DockerError::api("commit", container))?;
-        commit.id.ok_or_else(|| DockerError::ContainerNotFound {
-            name: container.into(),
-        })
+        // bollard 0.18 reads the answer's `Id` under another key (`ID`), so
+        // ask the engine for the new image instead.
+        Ok(self.require_image(&format!("{repo}:{tag}")).await?.id)
     }
 
     /// Points `repo:tag` at `image` (an ID or reference), moving the tag if it

@@ -3,7 +3,10 @@
 
 pub mod client;
 pub mod containers;
+pub mod exec;
 pub mod images;
+pub mod listing;
+pub mod networks;
 
 pub use client::Docker;
 

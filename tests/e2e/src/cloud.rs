@@ -1,0 +1,364 @@
+//! The `Cloud` guard (a cloud deployed through the real `ankyra` binary, destroyed on drop)
+//! and the `Serve` guard (`ankyra serve` as a child process).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::e2e_log;
+use crate::paths::{ankyra_bin, openstack_bin};
+use crate::process::{run, Output, RunOptions};
+use crate::status::Status;
+
+/// `ANKYRA_E2E_KEEP=1`: leave the cloud and its files in place after the test.
+pub fn keep_requested() -> bool {
+    std::env::var("ANKYRA_E2E_KEEP").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A duration from the environment in seconds, else `default`.
+pub fn env_secs(var: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// The unique cloud name of this test process: `$ANKYRA_E2E_CLOUD`, else `e2e-<pid>`.
+pub fn unique_cloud_name() -> String {
+    std::env::var("ANKYRA_E2E_CLOUD").unwrap_or_else(|_| format!("e2e-{}", std::process::id()))
+}
+
+/// A cloud with its own store (a SQLite file in a temporary folder; Ankyra writes its
+/// configs and clouds.yaml next to it). Drop runs `ankyra destroy NAME --purge` unless
+/// `ANKYRA_E2E_KEEP=1`.
+pub struct Cloud {
+    pub name: String,
+    pub dir: PathBuf,
+    pub store: PathBuf,
+    pub record: PathBuf,
+    ankyra: PathBuf,
+    openstack: Option<PathBuf>,
+    clouds_yaml: Option<PathBuf>,
+    tmp: Option<TempDir>,
+    destroyed: bool,
+}
+
+impl Cloud {
+    /// A fresh store and the record `ankyra init --name NAME` prints, written to a file.
+    /// Nothing is deployed yet: call [`Cloud::apply`]. The guard exists before the
+    /// deployment starts, so a failed apply is still cleaned up.
+    pub fn init() -> Result<Cloud> {
+        let ankyra = ankyra_bin()?;
+        let name = unique_cloud_name();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("ankyra-{name}-"))
+            .tempdir()
+            .context("creating the test's temporary folder")?;
+        let dir = tmp.path().to_path_buf();
+        let cloud = Cloud {
+            store: dir.join("store.db"),
+            record: dir.join(format!("{name}.yaml")),
+            name,
+            dir,
+            ankyra,
+            openstack: None,
+            clouds_yaml: None,
+            tmp: Some(tmp),
+            // Nothing to destroy until apply has run.
+            destroyed: true,
+        };
+        e2e_log!(
+            "cloud {}: store {}, ankyra {}",
+            cloud.name,
+            cloud.store.display(),
+            cloud.ankyra.display()
+        );
+        let out = cloud.ankyra_run(
+            &["init", "--name", &cloud.name],
+            Duration::from_secs(60),
+            false,
+        )?;
+        out.check().context("`ankyra init` failed")?;
+        std::fs::write(&cloud.record, &out.stdout)
+            .with_context(|| format!("writing {}", cloud.record.display()))?;
+        Ok(cloud)
+    }
+
+    /// A `Command` for the ankyra binary with this cloud's store.
+    pub fn ankyra_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.ankyra);
+        cmd.args(args)
+            .env("ANKYRA_STORE", &self.store)
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs ankyra to completion (not checking the exit code).
+    pub fn ankyra_run(&self, args: &[&str], timeout: Duration, echo: bool) -> Result<Output> {
+        let label = format!("ankyra {}", args.first().copied().unwrap_or(""));
+        let mut opts = RunOptions::new(label, timeout);
+        if echo {
+            opts = opts.echo_stderr();
+        }
+        run(&mut self.ankyra_cmd(args), opts)
+    }
+
+    /// `ankyra apply -f RECORD -m MSG --no-progress`, its stderr echoed live. Returns the
+    /// output whatever the exit code (the caller asserts), or an error on timeout
+    /// (`ANKYRA_E2E_APPLY_TIMEOUT`, seconds, default 3600: cold image builds are slow).
+    pub fn apply(&mut self, message: &str) -> Result<Output> {
+        let record = self.record.display().to_string();
+        let timeout = env_secs("ANKYRA_E2E_APPLY_TIMEOUT", 3600);
+        e2e_log!("ankyra apply -f {record} (timeout {}s)", timeout.as_secs());
+        // From here on there may be containers to clean up.
+        self.destroyed = false;
+        let out = self.ankyra_run(
+            &["apply", "-f", &record, "-m", message, "--no-progress"],
+            timeout,
+            true,
+        )?;
+        e2e_log!(
+            "ankyra apply exited with {} after {:.1}s",
+            out.status,
+            out.elapsed.as_secs_f64()
+        );
+        Ok(out)
+    }
+
+    /// `ankyra status NAME -o json`, parsed.
+    pub fn status(&self) -> Result<Status> {
+        let out = self.ankyra_run(
+            &["status", &self.name, "-o", "json"],
+            Duration::from_secs(120),
+            false,
+        )?;
+        out.check().context("`ankyra status -o json` failed")?;
+        Status::parse(&out.stdout)
+    }
+
+    /// The clouds.yaml Ankyra wrote for this cloud (from `status`), checked to exist.
+    pub fn clouds_yaml(&mut self) -> Result<PathBuf> {
+        if let Some(p) = &self.clouds_yaml {
+            return Ok(p.clone());
+        }
+        let status = self.status()?;
+        let path = PathBuf::from(
+            status
+                .clouds_yaml
+                .context("`ankyra status` names no clouds_yaml")?,
+        );
+        if !path.is_file() {
+            bail!(
+                "`ankyra status` names clouds_yaml {}, which does not exist",
+                path.display()
+            );
+        }
+        self.clouds_yaml = Some(path.clone());
+        Ok(path)
+    }
+
+    fn openstack_path(&mut self) -> Result<PathBuf> {
+        if let Some(p) = &self.openstack {
+            return Ok(p.clone());
+        }
+        let p = openstack_bin()?;
+        e2e_log!("openstack client: {}", p.display());
+        self.openstack = Some(p.clone());
+        Ok(p)
+    }
+
+    /// `openstack --os-cloud NAME ARGS...` with `OS_CLIENT_CONFIG_FILE` = this cloud's
+    /// clouds.yaml; stdout on success, an error with stderr otherwise.
+    pub fn openstack(&mut self, args: &[&str]) -> Result<String> {
+        let config = self.clouds_yaml()?;
+        let name = self.name.clone();
+        self.openstack_with(&config, &name, args)
+    }
+
+    /// Like [`Cloud::openstack`] with `-f json` appended, parsed.
+    pub fn openstack_json(&mut self, args: &[&str]) -> Result<Value> {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", "json"]);
+        let text = self.openstack(&all)?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("`openstack {}` did not print JSON:\n{text}", all.join(" ")))
+    }
+
+    /// `openstack --os-cloud CLOUD ARGS...` against any clouds file (e.g. another user's).
+    pub fn openstack_with(&mut self, config: &Path, cloud: &str, args: &[&str]) -> Result<String> {
+        let out = self.openstack_output(config, cloud, args)?;
+        out.check()?;
+        Ok(out.stdout)
+    }
+
+    /// Runs the client and returns its output whatever the exit code.
+    pub fn openstack_output(
+        &mut self,
+        config: &Path,
+        cloud: &str,
+        args: &[&str],
+    ) -> Result<Output> {
+        let bin = self.openstack_path()?;
+        let mut cmd = Command::new(bin);
+        // Nothing from the caller's environment may pick another cloud or user.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("OS_CLIENT_CONFIG_FILE", config)
+            .arg("--os-cloud")
+            .arg(cloud)
+            .args(args);
+        let shown: Vec<&str> = args
+            .iter()
+            .copied()
+            .filter(|a| !a.starts_with("--os-"))
+            .take(3)
+            .collect();
+        run(
+            &mut cmd,
+            RunOptions::new(
+                format!("openstack {}", shown.join(" ")),
+                env_secs("ANKYRA_E2E_OSC_TIMEOUT", 300),
+            ),
+        )
+    }
+
+    /// `ankyra serve --cloud NAME --interval SECS` as a child process, its output in a
+    /// log file in the test folder.
+    pub fn serve(&self, interval_secs: u64) -> Result<Serve> {
+        let log = self.dir.join("serve.log");
+        let file = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = file.try_clone()?;
+        let interval = interval_secs.to_string();
+        let child = self
+            .ankyra_cmd(&["serve", "--cloud", &self.name, "--interval", &interval])
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .context("starting `ankyra serve`")?;
+        e2e_log!(
+            "ankyra serve started (pid {}, log {})",
+            child.id(),
+            log.display()
+        );
+        Ok(Serve {
+            child: Some(child),
+            log,
+        })
+    }
+
+    /// `ankyra destroy NAME --purge`.
+    pub fn destroy(&mut self) -> Result<()> {
+        self.destroyed = true;
+        e2e_log!("ankyra destroy {} --purge", self.name);
+        let name = self.name.clone();
+        let out = self.ankyra_run(
+            &["destroy", &name, "--purge"],
+            Duration::from_secs(600),
+            true,
+        )?;
+        out.check().context("`ankyra destroy --purge` failed")?;
+        Ok(())
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        if keep_requested() {
+            if let Some(tmp) = self.tmp.take() {
+                let dir = tmp.keep();
+                e2e_log!(
+                    "ANKYRA_E2E_KEEP: cloud {} left running; store {} (in {})",
+                    self.name,
+                    self.store.display(),
+                    dir.display()
+                );
+            }
+            return;
+        }
+        if !self.destroyed {
+            if let Err(e) = self.destroy() {
+                e2e_log!("cleanup: destroying cloud {} failed: {e:#}", self.name);
+            }
+        }
+    }
+}
+
+/// `ankyra serve` running as our child. Stopped with SIGTERM by its PID (on drop too).
+pub struct Serve {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Serve {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Ok(None) while it runs, its exit status once it has exited.
+    pub fn exited(&mut self) -> Result<Option<ExitStatus>> {
+        match self.child.as_mut() {
+            Some(c) => Ok(c.try_wait()?),
+            None => bail!("ankyra serve was already stopped"),
+        }
+    }
+
+    /// What serve printed so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM by PID, then wait up to `timeout` for it to exit. An error if it did not
+    /// exit in time (it is then killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let mut child = self
+            .child
+            .take()
+            .context("ankyra serve was already stopped")?;
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-s", "TERM", &pid]).status();
+        if !sent.is_ok_and(|s| s.success()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("could not send SIGTERM to ankyra serve (pid {pid})");
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "ankyra serve (pid {pid}) did not exit within {}s of SIGTERM; killed it",
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            if let Err(e) = self.terminate(Duration::from_secs(30)) {
+                e2e_log!("cleanup: {e:#}");
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The Docker Engine, through its API (bollard), blocking: what the tests look at and
+//! break behind Ankyra's back.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use bollard::container::{
+    InspectContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    StartContainerOptions, StopContainerOptions,
+};
+use bollard::models::{ContainerInspectResponse, ContainerSummary};
+use bollard::Docker;
+
+/// The labels Ankyra puts on every container.
+pub const LABEL_CLOUD: &str = "io.ankyra.cloud";
+pub const LABEL_COMPONENT: &str = "io.ankyra.component";
+pub const LABEL_VERSION: &str = "io.ankyra.version";
+pub const LABEL_REVISION: &str = "io.ankyra.revision";
+
+pub struct Engine {
+    rt: tokio::runtime::Runtime,
+    docker: Docker,
+}
+
+impl Engine {
+    /// Connects (DOCKER_HOST or the local socket) and negotiates the API version (the
+    /// engine here speaks 1.41). No engine is an error: these tests fail, never skip.
+    pub fn connect() -> Result<Engine> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building a tokio runtime")?;
+        let hint = "the docker e2e tests need a reachable Docker Engine (they fail, never skip)";
+        let docker = Docker::connect_with_defaults().context(hint)?;
+        let docker = rt.block_on(docker.negotiate_version()).context(hint)?;
+        rt.block_on(docker.ping()).context(hint)?;
+        Ok(Engine { rt, docker })
+    }
+
+    /// Containers (running or not) labelled with this cloud, and this component if given.
+    pub fn containers(
+        &self,
+        cloud: &str,
+        component: Option<&str>,
+    ) -> Result<Vec<ContainerSummary>> {
+        let mut labels = vec![format!("{LABEL_CLOUD}={cloud}")];
+        if let Some(c) = component {
+            labels.push(format!("{LABEL_COMPONENT}={c}"));
+        }
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), labels);
+        let opts = ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.docker.list_containers(Some(opts)))
+            .with_context(|| format!("listing the containers of cloud {cloud}"))
+    }
+
+    pub fn inspect(&self, id: &str) -> Result<ContainerInspectResponse> {
+        self.rt
+            .block_on(
+                self.docker
+                    .inspect_container(id, None::<InspectContainerOptions>),
+            )
+            .with_context(|| format!("inspecting container {id}"))
+    }
+
+    pub fn stop(&self, id: &str, grace_secs: i64) -> Result<()> {
+        self.rt
+            .block_on(
+                self.docker
+                    .stop_container(id, Some(StopContainerOptions { t: grace_secs })),
+            )
+            .with_context(|| format!("stopping container {id}"))
+    }
+
+    pub fn start(&self, id: &str) -> Result<()> {
+        self.rt
+            .block_on(
+                self.docker
+                    .start_container(id, None::<StartContainerOptions<String>>),
+            )
+            .with_context(|| format!("starting container {id}"))
+    }
+
+    pub fn kill(&self, id: &str) -> Result<()> {
+        self.rt
+            .block_on(
+                self.docker
+                    .kill_container(id, Some(KillContainerOptions { signal: "SIGKILL" })),
+            )
+            .with_context(|| format!("killing container {id}"))
+    }
+
+    /// Force-removes a container (killing it if it runs). Its anonymous volumes stay.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let opts = RemoveContainerOptions {
+            force: true,
+            v: false,
+            link: false,
+        };
+        self.rt
+            .block_on(self.docker.remove_container(id, Some(opts)))
+            .with_context(|| format!("removing container {id}"))
+    }
+}
+
+/// The name of a listed container, without Docker's leading `/`.
+pub fn summary_name(c: &ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+/// `running`, `exited`, ... of a listed container.
+pub fn summary_state(c: &ContainerSummary) -> &str {
+    c.state.as_deref().unwrap_or("")
+}
+
+pub fn summary_label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
+    c.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map(String::as_str)
+}
+
+/// When an inspected container last started (RFC 3339 text, compared as given).
+pub fn started_at(c: &ContainerInspectResponse) -> String {
+    c.state
+        .as_ref()
+        .and_then(|s| s.started_at.clone())
+        .unwrap_or_default()
+}
+
+/// Whether an inspected container runs and, if it has a health check, is healthy.
+pub fn running_and_healthy(c: &ContainerInspectResponse) -> (bool, Option<String>) {
+    let state = c.state.as_ref();
+    let running = state.and_then(|s| s.running).unwrap_or(false);
+    let health = state
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.status)
+        .map(|s| s.to_string());
+    (running, health)
+}

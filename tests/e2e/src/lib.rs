@@ -1,0 +1,24 @@
+//! Harness for Ankyra's end-to-end tests: drives the real `ankyra` binary, the
+//! `openstack` client and (with the `docker` feature) the Docker Engine API, black-box.
+//!
+//! - [`Cloud`]: a cloud deployed from `ankyra init` output under a unique name, destroyed
+//!   with `--purge` on drop (unless `ANKYRA_E2E_KEEP=1`).
+//! - [`Serve`]: `ankyra serve` as a child process, stopped with SIGTERM by its PID.
+//! - [`status::Status`]: the parsed `ankyra status -o json`.
+//! - `engine::Engine` (feature `docker`): inspect, stop, start, kill and remove containers.
+//!
+//! Progress goes straight to the process's stderr (not through libtest's capture), so CI
+//! shows what is happening while the long deploy runs.
+
+pub mod cloud;
+pub mod clouds;
+#[cfg(feature = "docker")]
+pub mod engine;
+pub mod log;
+pub mod paths;
+pub mod process;
+pub mod status;
+pub mod wait;
+
+pub use cloud::{Cloud, Serve};
+pub use status::Status;

@@ -136,10 +136,11 @@ impl Drop for TestContainer {
 }
 
 /// A Python poller run inside the container: GETs `url` until it answers
-/// (any HTTP status below 500 counts: glance's root answers 300), for 90 s.
-pub fn poll(url: &str) -> String {
+/// (any HTTP status below 500 counts: glance's root answers 300), for 90 s;
+/// if it never does, prints `log` and fails.
+pub fn poll(url: &str, log: &str) -> String {
     format!(
-        r#"python3 - <<'PY'
+        r#"python3 - <<'PY' || {{ cat {log}; exit 1; }}
 import sys, time, urllib.request, urllib.error
 err = None
 for _ in range(180):

@@ -31,7 +31,11 @@ pub fn catalog_info(service: Option<&str>) -> Result<Vec<ServiceInfo>, OpsError>
             });
         }
     }
-    let slurps: Vec<&str> = RELEASES.iter().filter(|r| r.slurp).map(|r| r.name).collect();
+    let slurps: Vec<&str> = RELEASES
+        .iter()
+        .filter(|r| r.slurp)
+        .map(|r| r.name)
+        .collect();
     Ok(all
         .iter()
         .filter(|s| service.is_none_or(|n| n == s.name()))

@@ -62,6 +62,18 @@ pub enum OpsError {
         /// The cloud.
         cloud: String,
     },
+    /// The engine failed.
+    #[error(transparent)]
+    #[diagnostic(code(ankyra::engine))]
+    Engine(#[from] ankyra_engine::EngineError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime")]
+    #[diagnostic(code(ankyra::runtime))]
+    Runtime {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// An unknown service was asked for.
     #[error("unknown service `{name}`")]
     #[diagnostic(code(ankyra::args))]
@@ -85,8 +97,11 @@ impl OpsError {
             | OpsError::NoRevision { .. }
             | OpsError::UnknownService { .. }
             | OpsError::Plan(_) => 2,
-            OpsError::Store(StoreError::UnknownCloud { .. } | StoreError::UnknownRevision { .. }) => 2,
-            OpsError::Store(_) | OpsError::StoredRecord { .. } => 3,
+            OpsError::Store(
+                StoreError::UnknownCloud { .. } | StoreError::UnknownRevision { .. },
+            ) => 2,
+            OpsError::Store(_) | OpsError::StoredRecord { .. } | OpsError::Runtime { .. } => 3,
+            OpsError::Engine(_) => 3,
         }
     }
 }

@@ -17,7 +17,9 @@ fn describe(component: &str) -> &'static str {
         "keystone" => "identity: tokens, users, projects, the service catalog",
         "glance" => "images, kept in a file store on a volume",
         "placement" => "inventory of compute resources",
-        "neutron-server" => "network API (ML2, no agents); nova needs it to show and delete servers",
+        "neutron-server" => {
+            "network API (ML2, no agents); nova needs it to show and delete servers"
+        }
         "nova-conductor" => "nova's database proxy; upgraded first",
         "nova-scheduler" => "picks a compute node for each server",
         "nova-api" => "compute API",
@@ -28,31 +30,52 @@ fn describe(component: &str) -> &'static str {
 
 /// A complete, commented record for a cloud named `name`.
 pub fn init(name: &str) -> Result<String, OpsError> {
-    let cloud: CloudName = name.parse().map_err(|e: ankyra_model::NameError| OpsError::BadAssignment {
-        text: name.to_string(),
-        reason: e.to_string(),
-        help: Some("for example: ankyra init --name lab1".into()),
-    })?;
+    let cloud: CloudName =
+        name.parse()
+            .map_err(|e: ankyra_model::NameError| OpsError::BadAssignment {
+                text: name.to_string(),
+                reason: e.to_string(),
+                help: Some("for example: ankyra init --name lab1".into()),
+            })?;
     let catalog = Catalog::get();
     let releases: Vec<&str> = RELEASES.iter().map(|r| r.name).collect();
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "# Ankyra record of cloud `{cloud}`: every component and the version it runs.");
+    let _ = writeln!(
+        out,
+        "# Ankyra record of cloud `{cloud}`: every component and the version it runs."
+    );
     let _ = writeln!(out, "# Check it:   ankyra validate -f {cloud}.yaml");
     let _ = writeln!(out, "# See changes: ankyra plan -f {cloud}.yaml");
-    let _ = writeln!(out, "# Record it:  ankyra commit -f {cloud}.yaml -m \"first revision\"");
+    let _ = writeln!(
+        out,
+        "# Record it:  ankyra commit -f {cloud}.yaml -m \"first revision\""
+    );
     let _ = writeln!(out, "apiVersion: ankyra/v1");
     let _ = writeln!(out, "kind: Cloud");
     let _ = writeln!(out, "metadata:");
     let _ = writeln!(out, "  name: {cloud}");
-    let _ = writeln!(out, "  # Labels select clouds in a fleet, e.g. `ankyra fleet ls --where site=local`.");
+    let _ = writeln!(
+        out,
+        "  # Labels select clouds in a fleet, e.g. `ankyra fleet ls --where site=local`."
+    );
     let _ = writeln!(out, "  labels:");
     let _ = writeln!(out, "    site: local");
     let _ = writeln!(out, "spec:");
-    let _ = writeln!(out, "  # OpenStack release whose versions are the defaults ({}).", releases.join(", "));
+    let _ = writeln!(
+        out,
+        "  # OpenStack release whose versions are the defaults ({}).",
+        releases.join(", ")
+    );
     let _ = writeln!(out, "  release: {}", yaml_scalar(DEFAULT_RELEASE));
-    let _ = writeln!(out, "  # Container engines the components may run on. `local`, this machine's");
-    let _ = writeln!(out, "  # Docker Engine, always exists; add others like this:");
+    let _ = writeln!(
+        out,
+        "  # Container engines the components may run on. `local`, this machine's"
+    );
+    let _ = writeln!(
+        out,
+        "  # Docker Engine, always exists; add others like this:"
+    );
     let _ = writeln!(out, "  # hosts:");
     let _ = writeln!(out, "  #   site-b:");
     let _ = writeln!(out, "  #     engine: tcp://192.0.2.10:2376");
@@ -75,7 +98,10 @@ pub fn init(name: &str) -> Result<String, OpsError> {
         let _ = writeln!(out, "      version: {}", yaml_scalar(version.as_str()));
         let _ = writeln!(out, "      replicas: {}", def.default_replicas);
         if name == &"keystone" {
-            let _ = writeln!(out, "      # Overrides merged over Ankyra's generated config: file → section → key.");
+            let _ = writeln!(
+                out,
+                "      # Overrides merged over Ankyra's generated config: file → section → key."
+            );
             let _ = writeln!(out, "      # config:");
             let _ = writeln!(out, "      #   keystone.conf:");
             let _ = writeln!(out, "      #     token:");
@@ -94,7 +120,10 @@ mod tests {
         let text = init("lab1").expect("valid name");
         let record = ankyra_model::parse_record("lab1.yaml", text.as_bytes()).expect("parses");
         let resolved = ankyra_catalog::resolve(&record).expect("validates");
-        assert_eq!(resolved.components.len(), Catalog::get().component_names().len());
+        assert_eq!(
+            resolved.components.len(),
+            Catalog::get().component_names().len()
+        );
         assert!(init("Bad Name").is_err());
     }
 }

@@ -4,14 +4,19 @@
 //! and returns plain data the caller prints.
 
 mod catalog_info;
+mod deploy;
 mod error;
+mod images;
 mod init;
 mod record_file;
 mod revisions;
 mod set;
 
+pub use ankyra_engine::{Event, Reporter, StatusReport};
 pub use catalog_info::{catalog_info, ServiceInfo};
+pub use deploy::{apply, destroy, serve, state_dir, status, Applied};
 pub use error::OpsError;
+pub use images::{build_images, list_images, recipes, ImageEvent, ImageReporter};
 pub use init::init;
 pub use record_file::{load_record, validate, Loaded};
 pub use revisions::{

@@ -85,7 +85,12 @@ pub(crate) fn commit_record(
 }
 
 /// Records the file's record as the next revision of its cloud.
-pub fn commit(store: &mut dyn Store, file: &Path, author: &str, message: &str) -> Result<CommitResult, OpsError> {
+pub fn commit(
+    store: &mut dyn Store,
+    file: &Path,
+    author: &str,
+    message: &str,
+) -> Result<CommitResult, OpsError> {
     let loaded = load_record(file)?;
     commit_record(store, &loaded.record, &loaded.resolved, author, message)
 }
@@ -94,7 +99,10 @@ pub fn commit(store: &mut dyn Store, file: &Path, author: &str, message: &str) -
 pub fn history(store: &dyn Store, cloud: &str) -> Result<Vec<RevisionSummary>, OpsError> {
     let h = store.history(cloud)?;
     if h.is_empty() {
-        return Err(StoreError::UnknownCloud { cloud: cloud.into() }.into());
+        return Err(StoreError::UnknownCloud {
+            cloud: cloud.into(),
+        }
+        .into());
     }
     Ok(h)
 }
@@ -119,9 +127,11 @@ pub struct Shown {
 }
 
 fn latest(store: &dyn Store, cloud: &str) -> Result<Revision, OpsError> {
-    store
-        .latest(cloud)?
-        .ok_or_else(|| OpsError::Store(StoreError::UnknownCloud { cloud: cloud.into() }))
+    store.latest(cloud)?.ok_or_else(|| {
+        OpsError::Store(StoreError::UnknownCloud {
+            cloud: cloud.into(),
+        })
+    })
 }
 
 /// A revision (the latest when `number` is None).
@@ -143,7 +153,12 @@ pub fn show(store: &dyn Store, cloud: &str, number: Option<u64>) -> Result<Shown
 }
 
 /// Component-level changes from revision `a` to revision `b`.
-pub fn diff(store: &dyn Store, cloud: &str, a: u64, b: u64) -> Result<Vec<ComponentDiff>, OpsError> {
+pub fn diff(
+    store: &dyn Store,
+    cloud: &str,
+    a: u64,
+    b: u64,
+) -> Result<Vec<ComponentDiff>, OpsError> {
     let ra = resolved_revision(&store.revision(cloud, a)?)?;
     let rb = resolved_revision(&store.revision(cloud, b)?)?;
     Ok(diff_records(&ra, &rb))
@@ -153,7 +168,10 @@ pub fn diff(store: &dyn Store, cloud: &str, a: u64, b: u64) -> Result<Vec<Compon
 pub fn plan_file(store: &dyn Store, file: &Path) -> Result<Plan, OpsError> {
     let loaded = load_record(file)?;
     let current = store.latest(loaded.record.name().as_str())?;
-    Ok(plan(&desired(&loaded.resolved), &observed_from(current.as_ref())?)?)
+    Ok(plan(
+        &desired(&loaded.resolved),
+        &observed_from(current.as_ref())?,
+    )?)
 }
 
 /// Plans a cloud's latest revision against revision `from` (default: the one before it).

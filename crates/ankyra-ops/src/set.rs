@@ -47,7 +47,10 @@ fn parse_assignment(text: &str) -> Result<(String, Value), OpsError> {
     let (_, svc) = catalog.component(component).map_err(|_| {
         let known = catalog.component_names();
         let help = match suggest(component, known.iter().copied()) {
-            Some(near) => format!("did you mean `{near}`? known components: {}", known.join(", ")),
+            Some(near) => format!(
+                "did you mean `{near}`? known components: {}",
+                known.join(", ")
+            ),
             None => format!("known components: {}", known.join(", ")),
         };
         bad(text, format!("unknown component `{component}`"), Some(help))
@@ -55,10 +58,18 @@ fn parse_assignment(text: &str) -> Result<(String, Value), OpsError> {
     let value = match field {
         Some("replicas") => match rhs.parse::<u32>() {
             Ok(n) if n <= 64 => Value::Replicas(n),
-            _ => return Err(bad(text, format!("`{rhs}` is not a replica count"), Some("use a whole number from 0 to 64".into()))),
+            _ => {
+                return Err(bad(
+                    text,
+                    format!("`{rhs}` is not a replica count"),
+                    Some("use a whole number from 0 to 64".into()),
+                ))
+            }
         },
         Some("version") | None if !rhs.contains(':') && !rhs.contains('/') => {
-            let v: Version = rhs.parse().map_err(|e: ankyra_model::VersionError| bad(text, e.to_string(), None))?;
+            let v: Version = rhs
+                .parse()
+                .map_err(|e: ankyra_model::VersionError| bad(text, e.to_string(), None))?;
             let known = svc.known_versions();
             if !known.contains(&v) {
                 let list: Vec<String> = known.iter().map(ToString::to_string).collect();
@@ -94,15 +105,21 @@ pub fn set(
     message: Option<&str>,
 ) -> Result<SetResult, OpsError> {
     if assignments.is_empty() {
-        return Err(bad("", "nothing to set", Some("for example: ankyra set lab1 keystone=30.0.0".into())));
+        return Err(bad(
+            "",
+            "nothing to set",
+            Some("for example: ankyra set lab1 keystone=30.0.0".into()),
+        ));
     }
     let parsed = assignments
         .iter()
         .map(|a| parse_assignment(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let latest = store
-        .latest(cloud)?
-        .ok_or_else(|| OpsError::Store(StoreError::UnknownCloud { cloud: cloud.into() }))?;
+    let latest = store.latest(cloud)?.ok_or_else(|| {
+        OpsError::Store(StoreError::UnknownCloud {
+            cloud: cloud.into(),
+        })
+    })?;
     let before = resolved_revision(&latest)?;
     let mut record = stored_record(&latest)?;
     for (component, value) in parsed {

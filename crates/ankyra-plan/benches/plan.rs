@@ -19,10 +19,22 @@ const COMPONENTS: usize = 50;
 fn cloud(i: usize) -> (Desired, Observed) {
     let components: Vec<DesiredComponent> = (0..COMPONENTS)
         .map(|c| {
-            let name = if c == 0 { "keystone".to_string() } else { format!("component-{c:02}") };
+            let name = if c == 0 {
+                "keystone".to_string()
+            } else {
+                format!("component-{c:02}")
+            };
             DesiredComponent {
-                service: if c == 0 { "keystone".into() } else { format!("svc-{c:02}") },
-                kind: if c % 3 == 0 { ComponentKind::Api } else { ComponentKind::Worker },
+                service: if c == 0 {
+                    "keystone".into()
+                } else {
+                    format!("svc-{c:02}")
+                },
+                kind: if c % 3 == 0 {
+                    ComponentKind::Api
+                } else {
+                    ComponentKind::Worker
+                },
                 rank: c,
                 version: "30.0.0".parse().unwrap(),
                 image: format!("ankyra/{name}:30.0.0"),
@@ -60,7 +72,9 @@ fn bench(c: &mut Criterion) {
     for n in [100usize, 1_000, 10_000] {
         let f = fleet(n);
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &f, |b, f| b.iter(|| plan_all(black_box(f))));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &f, |b, f| {
+            b.iter(|| plan_all(black_box(f)))
+        });
     }
     g.finish();
 }
@@ -96,7 +110,11 @@ fn write_table() {
         ));
     }
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "host".into());
-    let date = std::process::Command::new("date").arg("+%F").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .arg("+%F")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../bench/results")
         .join(format!("{date}-{}", host.trim()));

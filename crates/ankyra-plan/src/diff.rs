@@ -3,8 +3,8 @@
 use ankyra_catalog::{Catalog, CatalogError, ComponentKind, Jump};
 
 use crate::{
-    Change, Desired, DesiredComponent, Observed, ObservedComponent, Plan, Step, StepKind,
-    Strategy, Unchanged,
+    Change, Desired, DesiredComponent, Observed, ObservedComponent, Plan, Step, StepKind, Strategy,
+    Unchanged,
 };
 
 /// Why no plan could be made.
@@ -17,7 +17,7 @@ pub enum PlanError {
         component: String,
         /// The catalog's reason.
         #[source]
-        source: CatalogError,
+        source: Box<CatalogError>,
     },
 }
 
@@ -83,12 +83,14 @@ fn compare(want: &DesiredComponent, have: &ObservedComponent) -> Result<Option<S
     if have.version.as_ref() != Some(&want.version) {
         let catalog = Catalog::get();
         let jump = match (&have.version, catalog.service(&want.service)) {
-            (Some(from), Some(svc)) => catalog.check_jump(svc, from, &want.version).map_err(|source| {
-                PlanError::Jump {
-                    component: want.name.clone(),
-                    source,
-                }
-            })?,
+            (Some(from), Some(svc)) => {
+                catalog
+                    .check_jump(svc, from, &want.version)
+                    .map_err(|source| PlanError::Jump {
+                        component: want.name.clone(),
+                        source: Box::new(source),
+                    })?
+            }
             _ => Jump::Point,
         };
         changes.push(Change::Version {

@@ -75,19 +75,28 @@ pub fn diff_records(a: &ResolvedRecord, b: &ResolvedRecord) -> Vec<ComponentDiff
                 DiffStatus::Added,
                 fields(n)
                     .into_iter()
-                    .map(|(f, v)| FieldChange { field: f, from: None, to: Some(v) })
+                    .map(|(f, v)| FieldChange {
+                        field: f,
+                        from: None,
+                        to: Some(v),
+                    })
                     .collect(),
             ),
             (Some(o), None) => (
                 DiffStatus::Removed,
                 fields(o)
                     .into_iter()
-                    .map(|(f, v)| FieldChange { field: f, from: Some(v), to: None })
+                    .map(|(f, v)| FieldChange {
+                        field: f,
+                        from: Some(v),
+                        to: None,
+                    })
                     .collect(),
             ),
             (Some(o), Some(n)) => {
                 let (fo, fnew) = (fields(o), fields(n));
-                let keys: BTreeSet<&String> = fo.iter().chain(fnew.iter()).map(|(k, _)| k).collect();
+                let keys: BTreeSet<&String> =
+                    fo.iter().chain(fnew.iter()).map(|(k, _)| k).collect();
                 let get = |list: &[(String, String)], k: &str| {
                     list.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone())
                 };
@@ -95,7 +104,11 @@ pub fn diff_records(a: &ResolvedRecord, b: &ResolvedRecord) -> Vec<ComponentDiff
                     .into_iter()
                     .filter_map(|k| {
                         let (from, to) = (get(&fo, k), get(&fnew, k));
-                        (from != to).then(|| FieldChange { field: k.clone(), from, to })
+                        (from != to).then(|| FieldChange {
+                            field: k.clone(),
+                            from,
+                            to,
+                        })
                     })
                     .collect();
                 // version, image, replicas, hosts first, then config keys.

@@ -5,12 +5,19 @@
 use std::collections::BTreeMap;
 
 use ankyra_catalog::{Catalog, ResolvedComponent, ResolvedRecord};
-use ankyra_plan::{diff_records, plan, Desired, DiffStatus, Observed, ObservedComponent, Plan, StepKind};
+use ankyra_plan::{
+    diff_records, plan, Desired, DiffStatus, Observed, ObservedComponent, Plan, StepKind,
+};
 use proptest::prelude::*;
 
 /// A generated component: which catalog component, which known version, replicas, a config value.
 fn component() -> impl Strategy<Value = (usize, usize, u32, Option<u8>)> {
-    (0usize..64, 0usize..64, 1u32..4, proptest::option::of(0u8..3))
+    (
+        0usize..64,
+        0usize..64,
+        1u32..4,
+        proptest::option::of(0u8..3),
+    )
 }
 
 fn record(parts: Vec<(usize, usize, u32, Option<u8>)>) -> ResolvedRecord {
@@ -31,7 +38,10 @@ fn record(parts: Vec<(usize, usize, u32, Option<u8>)>) -> ResolvedRecord {
         if let Some(c) = cfg {
             config.insert(
                 format!("{}.conf", svc.name()),
-                BTreeMap::from([("DEFAULT".to_string(), BTreeMap::from([("debug".to_string(), c.to_string())]))]),
+                BTreeMap::from([(
+                    "DEFAULT".to_string(),
+                    BTreeMap::from([("debug".to_string(), c.to_string())]),
+                )]),
             );
         }
         comps.insert(
@@ -172,6 +182,9 @@ fn a_keystone_patch_is_one_replace_with_its_reason() {
     let after = record(vec![(mi, 0, 1, None), (ki, 3, 2, None)]);
     let p = plan(&desired(&after), &Observed::from_desired(&desired(&before))).unwrap();
     assert_eq!(p.steps.len(), 1);
-    assert_eq!(p.steps[0].reason(), "keystone: 27.0.0 → 27.1.0, image changed");
+    assert_eq!(
+        p.steps[0].reason(),
+        "keystone: 27.0.0 → 27.1.0, image changed"
+    );
     assert_eq!(p.unchanged.len(), 1);
 }

@@ -112,9 +112,65 @@ pub enum Command {
         /// The newer revision.
         b: u64,
     },
+    /// Deploy or converge a cloud from a record: records a revision, builds missing
+    /// images, then changes only what the plan says.
+    Apply {
+        /// The record file (- for standard input).
+        #[arg(short, long)]
+        file: PathBuf,
+        /// Why.
+        #[arg(short, long, default_value = "")]
+        message: String,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Every component of a cloud: desired and running version, instances, health.
+    Status {
+        /// The cloud.
+        cloud: String,
+    },
+    /// Keep every cloud in the store as its latest applied revision says:
+    /// replace dead or removed containers, fix drift. Runs until stopped.
+    Serve {
+        /// Seconds between reconciliations.
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+        /// Reconcile only these clouds (default: every applied cloud).
+        #[arg(long = "cloud")]
+        clouds: Vec<String>,
+    },
+    /// Remove a cloud's containers and network (its data volumes only with --purge).
+    Destroy {
+        /// The cloud.
+        cloud: String,
+        /// Also remove the data volumes (database, keys, images): the data is gone.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Build and list the images records need.
+    #[command(subcommand)]
+    Images(ImagesCommand),
     /// What Ankyra knows about services: components, versions, upgrade paths.
     Catalog {
         /// One service (keystone, nova, ...).
         service: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Build what a record (or the given COMPONENT==VERSION list) needs and is missing.
+    Build {
+        /// Build what this record needs.
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// COMPONENT==VERSION, e.g. keystone==29.1.0 (default release: the newest).
+        components: Vec<String>,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// List the images Ankyra built: version, size, ID.
+    Ls,
 }

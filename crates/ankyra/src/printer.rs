@@ -114,7 +114,11 @@ impl Printer {
                 } else {
                     " ".repeat(widths[ci].saturating_sub(cell.chars().count()) + 2)
                 };
-                let shown = if ri == 0 { self.bold(cell) } else { style(ri, ci, cell) };
+                let shown = if ri == 0 {
+                    self.bold(cell)
+                } else {
+                    style(ri, ci, cell)
+                };
                 line.push_str(&shown);
                 line.push_str(&pad);
             }

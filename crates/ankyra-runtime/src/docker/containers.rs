@@ -50,6 +50,8 @@ pub struct ContainerSpec {
     pub restart: bool,
     /// Seconds between SIGTERM and SIGKILL on stop.
     pub stop_timeout: Option<i64>,
+    /// A health check command (`CMD ...`) replacing the image's.
+    pub healthcheck: Option<Vec<String>>,
 }
 
 /// A network a container joins.
@@ -127,11 +129,22 @@ impl Docker {
             working_dir: spec.working_dir.clone(),
             network_disabled: spec.network_disabled.then_some(true),
             stop_timeout: spec.stop_timeout,
+            healthcheck: spec
+                .healthcheck
+                .as_ref()
+                .map(|test| bollard::models::HealthConfig {
+                    test: Some(test.clone()),
+                    interval: Some(10_000_000_000),
+                    timeout: Some(5_000_000_000),
+                    retries: Some(3),
+                    start_period: Some(60_000_000_000),
+                    ..Default::default()
+                }),
             networking_config,
             host_config: Some(HostConfig {
                 mounts: Some(mounts),
                 network_mode: spec.network.as_ref().map(|n| n.network.clone()),
-                restart_policy: spec.restart.then(|| bollard::models::RestartPolicy {
+                restart_policy: spec.restart.then_some(bollard::models::RestartPolicy {
                     name: Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),

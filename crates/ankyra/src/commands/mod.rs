@@ -1,6 +1,7 @@
 //! One module per verb: parse, call one ankyra-ops function, print.
 
 mod catalog;
+mod deploy;
 mod init;
 mod plan;
 mod revisions;
@@ -8,7 +9,7 @@ mod revisions;
 use ankyra_ops::OpsError;
 use ankyra_store::SqliteStore;
 
-use crate::args::{Cli, Command, Global};
+use crate::args::{Cli, Command, Global, ImagesCommand};
 use crate::printer::Printer;
 
 /// Runs the command the arguments name.
@@ -25,21 +26,65 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
         Command::Commit { file, message } => {
             revisions::commit(p, &mut store(g)?, file, &author(g), message)
         }
-        Command::Plan { file, cloud, from } => plan::plan(p, &store(g)?, file.as_deref(), cloud.as_deref(), *from),
+        Command::Plan { file, cloud, from } => {
+            plan::plan(p, &store(g)?, file.as_deref(), cloud.as_deref(), *from)
+        }
         Command::Set {
             cloud,
             assignments,
             message,
-        } => revisions::set(p, &mut store(g)?, cloud, assignments, &author(g), message.as_deref()),
+        } => revisions::set(
+            p,
+            &mut store(g)?,
+            cloud,
+            assignments,
+            &author(g),
+            message.as_deref(),
+        ),
         Command::History { cloud } => revisions::history(p, &store(g)?, cloud),
         Command::Show { cloud, revision } => revisions::show(p, &store(g)?, cloud, *revision),
         Command::Diff { cloud, a, b } => revisions::diff(p, &store(g)?, cloud, *a, *b),
+        Command::Apply {
+            file,
+            message,
+            no_progress,
+        } => deploy::apply(
+            p,
+            &mut store(g)?,
+            &state(g),
+            file,
+            &author(g),
+            message,
+            *no_progress,
+        ),
+        Command::Status { cloud } => deploy::status(p, &store(g)?, &state(g), cloud),
+        Command::Serve { interval, clouds } => {
+            deploy::serve(&mut store(g)?, &state(g), clouds, *interval)
+        }
+        Command::Destroy { cloud, purge } => deploy::destroy(p, &state(g), cloud, *purge),
+        Command::Images(ImagesCommand::Build {
+            file,
+            components,
+            no_progress,
+        }) => deploy::images_build(p, file.as_deref(), components, *no_progress),
+        Command::Images(ImagesCommand::Ls) => deploy::images_ls(p),
     }
 }
 
 fn store(g: &Global) -> Result<SqliteStore, OpsError> {
-    let path = g.store.clone().unwrap_or_else(ankyra_ops::default_store_path);
+    let path = g
+        .store
+        .clone()
+        .unwrap_or_else(ankyra_ops::default_store_path);
     ankyra_ops::open_store(&path)
+}
+
+fn state(g: &Global) -> std::path::PathBuf {
+    let path = g
+        .store
+        .clone()
+        .unwrap_or_else(ankyra_ops::default_store_path);
+    ankyra_ops::state_dir(&path)
 }
 
 fn author(g: &Global) -> String {

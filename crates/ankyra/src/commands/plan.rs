@@ -31,11 +31,19 @@ pub fn print_plan(p: &Printer, plan: &Plan) {
         return;
     }
     if plan.steps.is_empty() {
-        p.line(format!("{}: no changes ({} components unchanged)", plan.cloud, plan.unchanged.len()));
+        p.line(format!(
+            "{}: no changes ({} components unchanged)",
+            plan.cloud,
+            plan.unchanged.len()
+        ));
         return;
     }
     let n = plan.steps.len();
-    p.line(format!("{}: {n} step{}", plan.cloud, if n == 1 { "" } else { "s" }));
+    p.line(format!(
+        "{}: {n} step{}",
+        plan.cloud,
+        if n == 1 { "" } else { "s" }
+    ));
     let mut rows = vec![vec![
         "#".to_string(),
         "action".into(),

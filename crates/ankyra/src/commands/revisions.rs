@@ -12,14 +12,28 @@ use crate::printer::Printer;
 fn print_commit(p: &Printer, c: &CommitResult) {
     let r = &c.revision;
     if c.created {
-        p.line(format!("{}: recorded revision {} ({})", r.cloud, r.number, &r.content_hash[..12.min(r.content_hash.len())]));
+        p.line(format!(
+            "{}: recorded revision {} ({})",
+            r.cloud,
+            r.number,
+            &r.content_hash[..12.min(r.content_hash.len())]
+        ));
         print_plan(p, &c.plan);
     } else {
-        p.line(format!("{}: unchanged, still revision {}", r.cloud, r.number));
+        p.line(format!(
+            "{}: unchanged, still revision {}",
+            r.cloud, r.number
+        ));
     }
 }
 
-pub fn commit(p: &Printer, store: &mut dyn Store, file: &Path, author: &str, message: &str) -> Result<(), OpsError> {
+pub fn commit(
+    p: &Printer,
+    store: &mut dyn Store,
+    file: &Path,
+    author: &str,
+    message: &str,
+) -> Result<(), OpsError> {
     let c = ankyra_ops::commit(store, file, author, message)?;
     if p.is_json() {
         p.json(&c);
@@ -72,7 +86,12 @@ pub fn history(p: &Printer, store: &dyn Store, cloud: &str) -> Result<(), OpsErr
     Ok(())
 }
 
-pub fn show(p: &Printer, store: &dyn Store, cloud: &str, revision: Option<u64>) -> Result<(), OpsError> {
+pub fn show(
+    p: &Printer,
+    store: &dyn Store,
+    cloud: &str,
+    revision: Option<u64>,
+) -> Result<(), OpsError> {
     let s = ankyra_ops::show(store, cloud, revision)?;
     if p.is_json() {
         p.json(&s);
@@ -99,7 +118,9 @@ pub fn diff(p: &Printer, store: &dyn Store, cloud: &str, a: u64, b: u64) -> Resu
 
 fn print_diff(p: &Printer, cloud: &str, a: u64, b: u64, d: &[ComponentDiff]) {
     if d.is_empty() {
-        p.line(format!("{cloud}: revisions {a} and {b} run the same components"));
+        p.line(format!(
+            "{cloud}: revisions {a} and {b} run the same components"
+        ));
         return;
     }
     p.line(format!("{cloud}: revision {a} → {b}"));

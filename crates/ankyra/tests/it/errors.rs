@@ -6,7 +6,11 @@ use crate::{edit, init, settings, Env};
 fn misspelt_key_names_file_line_column_and_the_near_spelling() {
     let env = Env::new();
     let f = init(&env, "lab1");
-    edit(&f, "      replicas: 1\n    # identity", "      replcas: 1\n    # identity");
+    edit(
+        &f,
+        "      replicas: 1\n    # identity",
+        "      replcas: 1\n    # identity",
+    );
     settings().bind(|| insta::assert_snapshot!(env.run(&["validate", "-f", "lab1.yaml"])));
 }
 
@@ -22,13 +26,20 @@ fn unknown_version_lists_the_valid_ones() {
 fn json_errors_carry_position_field_and_help() {
     let env = Env::new();
     let f = init(&env, "lab1");
-    edit(&f, "      replicas: 1\n    # identity", "      replcas: 1\n    # identity");
+    edit(
+        &f,
+        "      replicas: 1\n    # identity",
+        "      replcas: 1\n    # identity",
+    );
     let v = env.json(&["validate", "-f", "lab1.yaml"]);
     let p = &v["error"]["problems"][0];
     assert_eq!(p["field"], "spec.components.haproxy.replcas");
     assert_eq!(p["file"], "lab1.yaml");
     assert!(p["line"].as_u64().unwrap() > 1);
-    assert!(p["help"].as_str().unwrap().contains("did you mean `replicas`"));
+    assert!(p["help"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean `replicas`"));
     assert_eq!(v["error"]["exit_code"], 2);
 }
 

@@ -13,6 +13,12 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Env {
+    fn default() -> Self {
+        Env::new()
+    }
+}
+
 impl Env {
     pub fn new() -> Env {
         Env {
@@ -83,7 +89,10 @@ pub fn init(env: &Env, name: &str) -> PathBuf {
         .output()
         .unwrap();
     assert!(out.status.success());
-    env.write(&format!("{name}.yaml"), &String::from_utf8(out.stdout).unwrap())
+    env.write(
+        &format!("{name}.yaml"),
+        &String::from_utf8(out.stdout).unwrap(),
+    )
 }
 
 pub fn edit(path: &Path, from: &str, to: &str) {

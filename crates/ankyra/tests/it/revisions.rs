@@ -15,23 +15,38 @@ fn commit_set_history_diff_and_plan() {
         edit(&f, "version: 34.0.0", "version: 31.3.1");
     }
     settings().bind(|| {
-        insta::assert_snapshot!("first commit", env.run(&["commit", "-f", "lab1.yaml", "-m", "first"]));
+        insta::assert_snapshot!(
+            "first commit",
+            env.run(&["commit", "-f", "lab1.yaml", "-m", "first"])
+        );
         // The same content again makes no new revision.
         insta::assert_snapshot!("same again", env.run(&["commit", "-f", "lab1.yaml"]));
         insta::assert_snapshot!("plan unchanged file", env.run(&["plan", "-f", "lab1.yaml"]));
-        insta::assert_snapshot!("set keystone", env.run(&["set", "lab1", "keystone=28.1.0", "-m", "security fix"]));
-        insta::assert_snapshot!("set replicas", env.run(&["set", "lab1", "glance.replicas=2"]));
+        insta::assert_snapshot!(
+            "set keystone",
+            env.run(&["set", "lab1", "keystone=28.1.0", "-m", "security fix"])
+        );
+        insta::assert_snapshot!(
+            "set replicas",
+            env.run(&["set", "lab1", "glance.replicas=2"])
+        );
         insta::assert_snapshot!("history", env.run(&["history", "lab1"]));
         insta::assert_snapshot!("diff 1 3", env.run(&["diff", "lab1", "1", "3"]));
         insta::assert_snapshot!("diff 3 1", env.run(&["diff", "lab1", "3", "1"]));
         insta::assert_snapshot!("plan from 1", env.run(&["plan", "lab1", "--from", "1"]));
-        insta::assert_snapshot!("set unsupported jump", env.run(&["set", "lab1", "keystone=30.0.0"]));
+        insta::assert_snapshot!(
+            "set unsupported jump",
+            env.run(&["set", "lab1", "keystone=30.0.0"])
+        );
         insta::assert_snapshot!("set unknown", env.run(&["set", "lab1", "keystnoe=30.0.0"]));
     });
     let h = env.json(&["history", "lab1"]);
     assert_eq!(h.as_array().unwrap().len(), 3);
     let shown = env.json(&["show", "lab1", "2"]);
-    assert_eq!(shown["record"]["spec"]["components"]["keystone"]["version"], "28.1.0");
+    assert_eq!(
+        shown["record"]["spec"]["components"]["keystone"]["version"],
+        "28.1.0"
+    );
     let plan = env.json(&["plan", "lab1", "--from", "1"]);
     let steps = plan["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);

@@ -1,0 +1,72 @@
+//! What running a plan can fail with.
+
+use ankyra_runtime::DockerError;
+
+/// Why the engine stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The container engine refused a call.
+    #[error("container engine call failed")]
+    Docker(#[from] DockerError),
+    /// The store refused.
+    #[error("store call failed")]
+    Store(#[from] ankyra_store::StoreError),
+    /// Images could not be built.
+    #[error("building images failed")]
+    Images(#[from] ankyra_images::ImageError),
+    /// The plan could not be made.
+    #[error("planning failed")]
+    Plan(#[from] ankyra_plan::PlanError),
+    /// A file could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bootstrap job exited non-zero.
+    #[error("{component}: bootstrap job `{job}` failed with exit code {code}\n--- last lines of its output ---\n{output}")]
+    JobFailed {
+        /// The component.
+        component: String,
+        /// The job.
+        job: String,
+        /// Its exit code.
+        code: i64,
+        /// The last lines it printed.
+        output: String,
+    },
+    /// An instance never became ready.
+    #[error("{component}: instance {container} was not ready after {seconds} s ({reason})\n--- last lines of its log ---\n{logs}")]
+    NotReady {
+        /// The component.
+        component: String,
+        /// The container.
+        container: String,
+        /// How long Ankyra waited.
+        seconds: u64,
+        /// The last probe failure.
+        reason: String,
+        /// The container's last log lines.
+        logs: String,
+    },
+    /// The catalog cannot run a component yet.
+    #[error("{component}: the catalog does not know how to run it")]
+    NotRunnable {
+        /// The component.
+        component: String,
+    },
+    /// Keystone refused a registration call.
+    #[error("registering {what} in keystone failed: {detail}")]
+    Identity {
+        /// What was being registered.
+        what: String,
+        /// The answer.
+        detail: String,
+    },
+    /// No free subnet for a new cloud network.
+    #[error("no free /24 left in 10.231.0.0/16 for a new cloud network")]
+    NoSubnet,
+}

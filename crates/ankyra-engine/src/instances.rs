@@ -1,0 +1,228 @@
+//! Starting, gating, stopping instances and running bootstrap jobs of one
+//! component. Shared, read-only context; safe to run for several components
+//! at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ankyra_catalog::{Job, ProcessSpec, ResolvedComponent};
+use ankyra_runtime::{ContainerInfo, ContainerSpec, Docker, NetworkAttachment, VolumeMount};
+
+use crate::context::Network;
+use crate::naming::{
+    self, LABEL_CLOUD, LABEL_COMPONENT, LABEL_CONFIG, LABEL_IMAGE, LABEL_INSTANCE, LABEL_REVISION,
+    LABEL_VERSION,
+};
+use crate::report::{Event, Reporter};
+use crate::{files, probe, EngineError};
+
+/// How long an instance may take to pass its readiness gate.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Everything needed to run one component of one cloud.
+pub struct Component<'a> {
+    pub docker: &'a Docker,
+    pub reporter: &'a dyn Reporter,
+    pub cloud: &'a str,
+    pub revision: u64,
+    pub network: &'a Network,
+    pub files_dir: PathBuf,
+    pub spec: &'a ResolvedComponent,
+    pub process: &'a ProcessSpec,
+    pub config_hash: &'a str,
+    /// Images of every component, for jobs that run another component's image.
+    pub images: &'a BTreeMap<String, String>,
+}
+
+impl Component<'_> {
+    fn say(&self, message: impl Into<String>) {
+        self.reporter.event(Event::Progress {
+            component: self.spec.name.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn volumes(&self) -> Vec<VolumeMount> {
+        self.process
+            .volumes
+            .iter()
+            .map(|v| VolumeMount {
+                volume: naming::volume(self.cloud, &v.volume),
+                target: v.target.clone(),
+            })
+            .collect()
+    }
+
+    /// Creates the component's named volumes (idempotent).
+    pub async fn ensure_volumes(&self) -> Result<(), EngineError> {
+        for v in &self.process.volumes {
+            let mut labels = naming::cloud_labels(self.cloud);
+            labels.insert(LABEL_COMPONENT.into(), self.spec.name.clone());
+            self.docker
+                .ensure_volume(&naming::volume(self.cloud, &v.volume), labels)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn labels(&self, n: u32) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_CLOUD.to_string(), self.cloud.to_string()),
+            (LABEL_COMPONENT.to_string(), self.spec.name.clone()),
+            (LABEL_VERSION.to_string(), self.spec.version.to_string()),
+            (LABEL_IMAGE.to_string(), self.spec.image.clone()),
+            (LABEL_REVISION.to_string(), self.revision.to_string()),
+            (LABEL_CONFIG.to_string(), self.config_hash.to_string()),
+            (LABEL_INSTANCE.to_string(), n.to_string()),
+        ])
+    }
+
+    /// Starts instance number `n` and waits until it passes its readiness gate.
+    pub async fn start_instance(
+        &self,
+        n: u32,
+        fixed_ip: Option<&str>,
+    ) -> Result<ContainerInfo, EngineError> {
+        let name = naming::instance(self.cloud, &self.spec.name, n);
+        // A leftover with this name (a crash between create and record) is replaced.
+        self.docker.remove_container(&name).await?;
+        let binds = files::materialize(&self.files_dir, &self.process.files)?;
+        let spec = ContainerSpec {
+            name: name.clone(),
+            image: self.spec.image.clone(),
+            cmd: Some(self.process.command.clone()),
+            env: self
+                .process
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+            binds,
+            labels: self.labels(n),
+            working_dir: self.process.workdir.clone(),
+            network: Some(NetworkAttachment {
+                network: self.network.name.clone(),
+                aliases: vec![self.spec.name.clone()],
+                ipv4: fixed_ip.map(str::to_string),
+            }),
+            volumes: self.volumes(),
+            restart: true,
+            stop_timeout: Some(i64::from(self.process.stop_timeout_secs)),
+            // One image serves several processes (nova): the process's own probe is its health check.
+            healthcheck: match &self.process.probe {
+                ankyra_catalog::Probe::Exec { command } => Some(
+                    std::iter::once("CMD".to_string())
+                        .chain(command.iter().cloned())
+                        .collect(),
+                ),
+                _ => None,
+            },
+            ..Default::default()
+        };
+        self.say(format!("starting {name}"));
+        self.docker.create_container(&spec).await?;
+        self.docker.start_container(&name).await?;
+        let info = self.find(&name).await?;
+        let address = info
+            .addresses
+            .get(&self.network.name)
+            .cloned()
+            .unwrap_or_default();
+        self.say(format!("waiting for {name} to be ready"));
+        probe::wait_ready(
+            self.docker,
+            &self.spec.name,
+            &name,
+            &address,
+            &self.process.probe,
+            READY_TIMEOUT,
+        )
+        .await?;
+        self.find(&name).await
+    }
+
+    async fn find(&self, name: &str) -> Result<ContainerInfo, EngineError> {
+        let list = self
+            .docker
+            .containers_with_labels(&[
+                format!("{LABEL_CLOUD}={}", self.cloud),
+                format!("{LABEL_COMPONENT}={}", self.spec.name),
+            ])
+            .await?;
+        list.into_iter().find(|c| c.name == name).ok_or_else(|| {
+            EngineError::Docker(ankyra_runtime::DockerError::ContainerNotFound {
+                name: name.to_string(),
+            })
+        })
+    }
+
+    /// Stops and removes a container.
+    pub async fn remove(&self, c: &ContainerInfo) -> Result<(), EngineError> {
+        self.say(format!("stopping {}", c.name));
+        self.docker
+            .stop_container(&c.name, i64::from(self.process.stop_timeout_secs))
+            .await?;
+        self.docker.remove_container(&c.name).await?;
+        Ok(())
+    }
+
+    /// Runs bootstrap jobs in order, each in a one-shot container; stops at the first failure.
+    pub async fn run_jobs(&self, jobs: &[&Job]) -> Result<(), EngineError> {
+        for (i, job) in jobs.iter().enumerate() {
+            self.say(format!("job: {}", job.name));
+            let own = job.component == self.spec.name;
+            let mut binds = if own {
+                files::materialize(&self.files_dir, &self.process.files)?
+            } else {
+                Vec::new()
+            };
+            let job_dir = self.files_dir.join(format!("job-{i}"));
+            binds.extend(files::materialize(&job_dir, &job.files)?);
+            let image = if own {
+                self.spec.image.clone()
+            } else {
+                self.images.get(&job.component).cloned().unwrap_or_default()
+            };
+            let name = naming::job(self.cloud, &self.spec.name, i);
+            self.docker.remove_container(&name).await?;
+            let spec = ContainerSpec {
+                name: name.clone(),
+                image,
+                cmd: Some(job.command.clone()),
+                env: if own {
+                    self.process
+                        .env
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                binds,
+                labels: naming::cloud_labels(self.cloud),
+                working_dir: None,
+                network: Some(NetworkAttachment {
+                    network: self.network.name.clone(),
+                    aliases: vec![],
+                    ipv4: None,
+                }),
+                volumes: if own { self.volumes() } else { Vec::new() },
+                ..Default::default()
+            };
+            let outcome = self.docker.run_to_completion(&spec, 40).await;
+            let _ = self.docker.remove_container(&name).await;
+            let _ = std::fs::remove_dir_all(&job_dir);
+            let outcome = outcome?;
+            if outcome.exit_code != 0 {
+                return Err(EngineError::JobFailed {
+                    component: self.spec.name.clone(),
+                    job: job.name.clone(),
+                    code: outcome.exit_code,
+                    output: outcome.output_tail,
+                });
+            }
+        }
+        Ok(())
+    }
+}

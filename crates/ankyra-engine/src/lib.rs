@@ -1,0 +1,27 @@
+//! The engine: runs a plan on a container engine.
+//!
+//! Start at [`Engine::apply`]: it renders every component's files from the
+//! catalog, observes what runs, plans, and runs the steps in dependency
+//! waves (independent components in parallel), with bootstrap jobs, readiness
+//! gates and keystone registration. [`Engine::status`] reports what runs,
+//! [`Engine::reconcile`] is one pass of `serve`, [`Engine::destroy`] removes a
+//! cloud. Progress goes to a [`Reporter`].
+
+mod access;
+mod context;
+mod error;
+mod files;
+mod identity;
+mod instances;
+mod naming;
+mod observe;
+mod probe;
+mod report;
+mod run;
+mod secrets;
+mod status;
+
+pub use error::EngineError;
+pub use report::{Event, NoReporter, Reporter};
+pub use run::{ApplyOutcome, Engine};
+pub use status::{ComponentStatus, ContainerStatus, StatusReport};

@@ -1,0 +1,128 @@
+//! `ankyra status`: each component's desired and running version, instances, health.
+
+use std::collections::BTreeMap;
+
+use ankyra_catalog::ResolvedRecord;
+use ankyra_runtime::ContainerInfo;
+use serde::Serialize;
+
+use crate::naming::LABEL_VERSION;
+
+/// One container of a component.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerStatus {
+    /// Its name.
+    pub name: String,
+    /// Its ID.
+    pub id: String,
+    /// The image it runs.
+    pub image: String,
+    /// The version it runs.
+    pub version: String,
+    /// `running`, `exited`, ...
+    pub state: String,
+    /// `healthy`, `unhealthy`, `starting`, `none`.
+    pub health: String,
+}
+
+/// One component.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    /// The component.
+    pub name: String,
+    /// The version the revision asks for (None: not in the record).
+    pub desired_version: Option<String>,
+    /// The version its running instances run (None: none runs; `mixed` during a change).
+    pub running_version: Option<String>,
+    /// Instances the revision asks for.
+    pub desired_instances: u32,
+    /// Running instances.
+    pub instances: u32,
+    /// Running instances whose health check passes.
+    pub healthy: u32,
+    /// `healthy`, `degraded` (fewer healthy than asked) or `missing` (none runs).
+    pub health: String,
+    /// Its containers.
+    pub containers: Vec<ContainerStatus>,
+}
+
+/// A whole cloud.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The cloud.
+    pub cloud: String,
+    /// The revision shown as desired.
+    pub revision: u64,
+    /// The admin's clouds.yaml.
+    pub clouds_yaml: Option<String>,
+    /// The admin's openrc.
+    pub openrc: Option<String>,
+    /// Components, in dependency order.
+    pub components: Vec<ComponentStatus>,
+}
+
+/// Builds the report from the desired record and the cloud's containers.
+pub fn report(
+    resolved: &ResolvedRecord,
+    revision: u64,
+    running: &BTreeMap<String, Vec<ContainerInfo>>,
+) -> Vec<ComponentStatus> {
+    let mut names: Vec<String> = resolved.components.iter().map(|c| c.name.clone()).collect();
+    names.extend(
+        running
+            .keys()
+            .filter(|k| !names.contains(k))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let _ = revision;
+    names
+        .into_iter()
+        .map(|name| {
+            let want = resolved.components.iter().find(|c| c.name == name);
+            let list = running.get(&name).cloned().unwrap_or_default();
+            let live: Vec<&ContainerInfo> = list.iter().filter(|c| c.is_running()).collect();
+            let healthy = live
+                .iter()
+                .filter(|c| c.health == "healthy" || c.health == "none")
+                .count() as u32;
+            let versions: Vec<&str> = live
+                .iter()
+                .filter_map(|c| c.labels.get(LABEL_VERSION).map(String::as_str))
+                .collect();
+            let running_version = match versions.first() {
+                Some(v) if versions.iter().all(|x| x == v) => Some(v.to_string()),
+                Some(_) => Some("mixed".to_string()),
+                None => None,
+            };
+            let desired_instances = want.map(|w| w.replicas).unwrap_or(0);
+            let health = if live.is_empty() && desired_instances > 0 {
+                "missing"
+            } else if healthy < desired_instances || want.is_none() {
+                "degraded"
+            } else {
+                "healthy"
+            };
+            ComponentStatus {
+                desired_version: want.map(|w| w.version.to_string()),
+                running_version,
+                desired_instances,
+                instances: live.len() as u32,
+                healthy,
+                health: health.to_string(),
+                containers: list
+                    .iter()
+                    .map(|c| ContainerStatus {
+                        name: c.name.clone(),
+                        id: c.id.clone(),
+                        image: c.image.clone(),
+                        version: c.labels.get(LABEL_VERSION).cloned().unwrap_or_default(),
+                        state: c.state.clone(),
+                        health: c.health.clone(),
+                    })
+                    .collect(),
+                name,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,166 @@
+//! `apply`, `status`, `serve`, `destroy`: the verbs that touch the container engine.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ankyra_engine::{ApplyOutcome, Engine, Reporter, StatusReport};
+use ankyra_store::{Store, StoreError};
+use serde::Serialize;
+
+use crate::revisions::{commit_record, resolved_revision};
+use crate::{load_record, OpsError};
+
+fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| OpsError::Runtime { source })
+}
+
+/// Where a store's clouds keep their files (configs, clouds.yaml): beside the store.
+pub fn state_dir(store_path: &Path) -> PathBuf {
+    store_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// What `apply` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// The revision recorded (or the unchanged latest one).
+    pub revision: u64,
+    /// Whether a new revision was recorded.
+    pub new_revision: bool,
+    /// What the engine did.
+    pub outcome: ApplyOutcome,
+}
+
+/// Records the file as a revision, builds missing images and converges the cloud to it.
+pub fn apply(
+    store: &mut dyn Store,
+    state: &Path,
+    file: &Path,
+    author: &str,
+    message: &str,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Applied, OpsError> {
+    let loaded = load_record(file)?;
+    let commit = commit_record(store, &loaded.record, &loaded.resolved, author, message)?;
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let engine = Engine::connect(state.to_path_buf(), reporter).await?;
+        engine.ensure_images(&loaded.resolved).await?;
+        engine
+            .apply(store, &loaded.resolved, commit.revision.number, true)
+            .await
+    })?;
+    Ok(Applied {
+        revision: commit.revision.number,
+        new_revision: commit.created,
+        outcome,
+    })
+}
+
+fn latest_number(store: &dyn Store, cloud: &str) -> Result<u64, OpsError> {
+    store.latest(cloud)?.map(|r| r.number).ok_or_else(|| {
+        OpsError::Store(StoreError::UnknownCloud {
+            cloud: cloud.into(),
+        })
+    })
+}
+
+/// Each component's desired and running version, instances and health.
+pub fn status(store: &dyn Store, state: &Path, cloud: &str) -> Result<StatusReport, OpsError> {
+    let number = latest_number(store, cloud)?;
+    let resolved = resolved_revision(&store.revision(cloud, number)?)?;
+    let rt = runtime()?;
+    Ok(rt.block_on(async {
+        let engine =
+            Engine::connect(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter)).await?;
+        engine.status(&resolved, number).await
+    })?)
+}
+
+/// Removes a cloud's containers and network (volumes and files with `purge`).
+pub fn destroy(state: &Path, cloud: &str, purge: bool) -> Result<Vec<String>, OpsError> {
+    let rt = runtime()?;
+    Ok(rt.block_on(async {
+        let engine =
+            Engine::connect(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter)).await?;
+        engine.destroy(cloud, purge).await
+    })?)
+}
+
+/// The latest revision of `cloud` that was applied, if any.
+fn applied_revision(store: &dyn Store, cloud: &str) -> Result<Option<u64>, OpsError> {
+    Ok(store
+        .history(cloud)?
+        .iter()
+        .rev()
+        .find(|r| r.status.as_deref() == Some("applied"))
+        .map(|r| r.number))
+}
+
+/// Reconciles every applied cloud (or `only`) every `interval` until SIGINT or SIGTERM.
+pub fn serve(
+    store: &mut dyn Store,
+    state: &Path,
+    only: &[String],
+    interval: Duration,
+    reporter: Arc<dyn Reporter>,
+) -> Result<(), OpsError> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let engine = Engine::connect(state.to_path_buf(), reporter).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|source| OpsError::Runtime { source })?;
+        tracing::info!(interval = ?interval, "serving");
+        loop {
+            let clouds = if only.is_empty() {
+                store.clouds()?
+            } else {
+                only.to_vec()
+            };
+            for cloud in clouds {
+                let rev = match applied_revision(store, &cloud) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(%cloud, error = %e, "cannot read the cloud's history");
+                        continue;
+                    }
+                };
+                let resolved = match store
+                    .revision(&cloud, rev)
+                    .map_err(OpsError::from)
+                    .and_then(|r| resolved_revision(&r))
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(%cloud, error = %e, "cannot read the applied revision");
+                        continue;
+                    }
+                };
+                match engine.reconcile(store, &resolved, rev).await {
+                    Ok(Some(done)) => {
+                        tracing::warn!(%cloud, steps = done.plan.steps.len(), "repaired drift")
+                    }
+                    Ok(None) => tracing::debug!(%cloud, "as wanted"),
+                    Err(e) => {
+                        tracing::warn!(%cloud, error = %e, "reconciliation failed; will retry")
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+            }
+        }
+        tracing::info!("stopped serving");
+        Ok::<(), OpsError>(())
+    })
+}

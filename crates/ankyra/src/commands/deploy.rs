@@ -1,0 +1,235 @@
+//! `ankyra apply`, `status`, `serve`, `destroy`, `images`.
+
+#![allow(clippy::print_stderr)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ankyra_ops::{Event, ImageEvent, OpsError, Reporter};
+use ankyra_store::Store;
+
+use crate::commands::plan::print_plan;
+use crate::printer::Printer;
+
+/// Progress as lines on stderr: `[  12.3s] keystone: starting lab1-keystone-1`.
+struct Lines {
+    start: Instant,
+    quiet: bool,
+}
+
+impl Lines {
+    fn line(&self, who: &str, what: &str) {
+        if !self.quiet {
+            eprintln!(
+                "[{:>7.1}s] {who}: {what}",
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+impl Reporter for Lines {
+    fn event(&self, e: Event) {
+        match e {
+            Event::Planned { steps } => self.line("plan", &format!("{steps} steps")),
+            Event::StepStarted { component, action } => {
+                self.line(&component, &format!("{action} started"))
+            }
+            Event::Progress { component, message } => self.line(&component, &message),
+            Event::StepDone { component, seconds } => {
+                self.line(&component, &format!("done in {seconds:.1}s"))
+            }
+            Event::StepFailed { component, reason } => self.line(
+                &component,
+                &format!("FAILED: {}", reason.lines().next().unwrap_or("")),
+            ),
+        }
+    }
+}
+
+impl ankyra_ops::ImageReporter for Lines {
+    fn event(&self, e: ImageEvent) {
+        match e {
+            ImageEvent::Started { reference } => self.line(&reference, "building"),
+            ImageEvent::Step { reference, step } => self.line(&reference, &step),
+            ImageEvent::Done { image } => self.line(
+                &image.reference,
+                &if image.created {
+                    format!("built in {:.0}s", image.seconds)
+                } else {
+                    "present".into()
+                },
+            ),
+            ImageEvent::Failed { reference, error } => {
+                self.line(&reference, &format!("FAILED: {error}"))
+            }
+        }
+    }
+}
+
+fn lines(no_progress: bool) -> Arc<Lines> {
+    Arc::new(Lines {
+        start: Instant::now(),
+        quiet: no_progress,
+    })
+}
+
+pub fn apply(
+    p: &Printer,
+    store: &mut dyn Store,
+    state: &Path,
+    file: &Path,
+    author: &str,
+    message: &str,
+    no_progress: bool,
+) -> Result<(), OpsError> {
+    let applied = ankyra_ops::apply(store, state, file, author, message, lines(no_progress))?;
+    if p.is_json() {
+        p.json(&applied);
+        return Ok(());
+    }
+    let o = &applied.outcome;
+    print_plan(p, &o.plan);
+    p.line(format!(
+        "{}: revision {} applied",
+        o.cloud, applied.revision
+    ));
+    if let Some(c) = &o.clouds_yaml {
+        p.line(format!(
+            "admin access: OS_CLIENT_CONFIG_FILE={c} openstack --os-cloud {} token issue",
+            o.cloud
+        ));
+    }
+    Ok(())
+}
+
+pub fn status(p: &Printer, store: &dyn Store, state: &Path, cloud: &str) -> Result<(), OpsError> {
+    let s = ankyra_ops::status(store, state, cloud)?;
+    if p.is_json() {
+        p.json(&s);
+        return Ok(());
+    }
+    p.line(format!("{}: revision {}", s.cloud, s.revision));
+    let mut rows = vec![vec![
+        "component".to_string(),
+        "desired".into(),
+        "running".into(),
+        "instances".into(),
+        "health".into(),
+    ]];
+    for c in &s.components {
+        rows.push(vec![
+            c.name.clone(),
+            c.desired_version.clone().unwrap_or_else(|| "-".into()),
+            c.running_version.clone().unwrap_or_else(|| "-".into()),
+            format!("{}/{}", c.healthy, c.desired_instances),
+            c.health.clone(),
+        ]);
+    }
+    p.table(&rows, |_, ci, cell| match (ci, cell) {
+        (4, "healthy") => p.added(cell),
+        (4, "missing") => p.removed(cell),
+        (4, _) => p.changed(cell),
+        _ => cell.to_string(),
+    });
+    if let Some(c) = &s.clouds_yaml {
+        p.line(p.dim(&format!("clouds.yaml: {c}")));
+    }
+    Ok(())
+}
+
+pub fn serve(
+    store: &mut dyn Store,
+    state: &Path,
+    clouds: &[String],
+    interval: u64,
+) -> Result<(), OpsError> {
+    ankyra_ops::serve(
+        store,
+        state,
+        clouds,
+        Duration::from_secs(interval.max(1)),
+        lines(false),
+    )
+}
+
+pub fn destroy(p: &Printer, state: &Path, cloud: &str, purge: bool) -> Result<(), OpsError> {
+    let removed = ankyra_ops::destroy(state, cloud, purge)?;
+    if p.is_json() {
+        p.json(&serde_json::json!({ "cloud": cloud, "removed": removed, "purged": purge }));
+    } else {
+        p.line(format!(
+            "{cloud}: removed {} containers and volumes{}",
+            removed.len(),
+            if purge {
+                " (data purged)"
+            } else {
+                "; data volumes kept (use --purge to remove them)"
+            }
+        ));
+    }
+    Ok(())
+}
+
+pub fn images_build(
+    p: &Printer,
+    file: Option<&Path>,
+    components: &[String],
+    no_progress: bool,
+) -> Result<(), OpsError> {
+    let recipes = ankyra_ops::recipes(file, components)?;
+    let built = ankyra_ops::build_images(&recipes, lines(no_progress))?;
+    if p.is_json() {
+        p.json(&built);
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "image".to_string(),
+        "id".into(),
+        "size".into(),
+        "built".into(),
+    ]];
+    for b in &built {
+        rows.push(vec![
+            b.reference.clone(),
+            b.id.chars().skip(7).take(12).collect(),
+            format!("{:.0} MB", b.size as f64 / 1e6),
+            if b.created {
+                format!("now, {:.0}s", b.seconds)
+            } else {
+                "already present".into()
+            },
+        ]);
+    }
+    p.table(&rows, |_, _, c| c.to_string());
+    Ok(())
+}
+
+pub fn images_ls(p: &Printer) -> Result<(), OpsError> {
+    let list = ankyra_ops::list_images()?;
+    if p.is_json() {
+        p.json(&list);
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "image".to_string(),
+        "service".into(),
+        "version".into(),
+        "release".into(),
+        "id".into(),
+        "size".into(),
+    ]];
+    for i in &list {
+        rows.push(vec![
+            i.reference.clone(),
+            i.service.clone(),
+            i.version.clone(),
+            i.release.clone(),
+            i.id.chars().skip(7).take(12).collect(),
+            format!("{:.0} MB", i.size as f64 / 1e6),
+        ]);
+    }
+    p.table(&rows, |_, _, c| c.to_string());
+    Ok(())
+}

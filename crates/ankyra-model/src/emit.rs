@@ -25,7 +25,26 @@ fn needs_quotes(s: &str) -> bool {
         || s.contains(": ")
         || s.contains(":\t")
         || s.contains(" #")
-        || s.chars().any(|c| c.is_control() || matches!(c, '\'' | '"' | '{' | '}' | '[' | ']' | ',' | '&' | '*' | '!' | '|' | '>' | '%' | '@' | '`'))
+        || s.chars().any(|c| {
+            c.is_control()
+                || matches!(
+                    c,
+                    '\'' | '"'
+                        | '{'
+                        | '}'
+                        | '['
+                        | ']'
+                        | ','
+                        | '&'
+                        | '*'
+                        | '!'
+                        | '|'
+                        | '>'
+                        | '%'
+                        | '@'
+                        | '`'
+                )
+        })
 }
 
 /// A scalar as YAML text.

@@ -80,7 +80,9 @@ impl RecordError {
             len: 0,
         });
         RecordError {
-            file: source.map(|s| s.name.clone()).unwrap_or_else(|| "<record>".into()),
+            file: source
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| "<record>".into()),
             line: span.line,
             column: span.col,
             field: field.into(),

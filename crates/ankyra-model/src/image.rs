@@ -54,9 +54,9 @@ fn valid_name(name: &str) -> bool {
         && path.split('/').all(|part| {
             !part.is_empty()
                 && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                && part.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
         })
 }
 
@@ -76,7 +76,11 @@ impl FromStr for ImageRef {
                 let hex = d
                     .strip_prefix("sha256:")
                     .ok_or_else(|| err("the digest must start with sha256:"))?;
-                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+                if hex.len() != 64
+                    || !hex
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                {
                     return Err(err("a sha256 digest has 64 lowercase hex digits"));
                 }
                 (r, Some(d.to_string()))
@@ -93,18 +97,24 @@ impl FromStr for ImageRef {
             None => (rest, None),
         };
         if !valid_name(name) {
-            return Err(err("the name must be lowercase letters, digits and . _ - separated by /"));
+            return Err(err(
+                "the name must be lowercase letters, digits and . _ - separated by /",
+            ));
         }
         if let Some(t) = &tag {
             if t.is_empty()
                 || t.len() > 128
-                || !t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
             {
                 return Err(err("a tag is 1-128 letters, digits, . _ or -"));
             }
         }
         if tag.is_none() && digest.is_none() {
-            return Err(err("it needs a tag or a digest, so the same record always runs the same bits"));
+            return Err(err(
+                "it needs a tag or a digest, so the same record always runs the same bits",
+            ));
         }
         Ok(ImageRef {
             name: name.to_string(),
@@ -162,7 +172,9 @@ mod tests {
     #[test]
     fn parses_tags_digests_and_ports() {
         let d = "a".repeat(64);
-        let r: ImageRef = format!("ankyra/keystone:30.0.0@sha256:{d}").parse().expect("valid");
+        let r: ImageRef = format!("ankyra/keystone:30.0.0@sha256:{d}")
+            .parse()
+            .expect("valid");
         assert_eq!(r.name, "ankyra/keystone");
         assert_eq!(r.tag.as_deref(), Some("30.0.0"));
         assert_eq!(r.to_string(), format!("ankyra/keystone:30.0.0@sha256:{d}"));
@@ -172,7 +184,14 @@ mod tests {
 
     #[test]
     fn refuses_bad_references() {
-        for bad in ["", "Keystone:1", "ankyra/keystone", "a:b@sha256:12", "a::b", "a:b c"] {
+        for bad in [
+            "",
+            "Keystone:1",
+            "ankyra/keystone",
+            "a:b@sha256:12",
+            "a::b",
+            "a:b c",
+        ] {
             assert!(bad.parse::<ImageRef>().is_err(), "{bad} should fail");
         }
     }

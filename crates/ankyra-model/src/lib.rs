@@ -21,8 +21,7 @@ pub use image::{ImageRef, ImageRefError};
 pub use names::{is_label, CloudName, NameError};
 pub use parse::{parse_record, MAX_RECORD_BYTES};
 pub use record::{
-    ComponentSpec, ConfigOverrides, HostSpec, Metadata, Record, Spec, API_VERSION, KIND,
-    LOCAL_HOST,
+    ComponentSpec, ConfigOverrides, HostSpec, Metadata, Record, Spec, API_VERSION, KIND, LOCAL_HOST,
 };
 pub use span::{Span, Spanned};
 pub use version::{Op, PreRelease, Version, VersionError};

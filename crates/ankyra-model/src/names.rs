@@ -24,7 +24,8 @@ pub fn is_label(s: &str, max: usize) -> bool {
         && s.len() <= max
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 impl CloudName {
@@ -40,7 +41,9 @@ impl FromStr for CloudName {
         if is_label(s, 40) {
             Ok(CloudName(s.to_string()))
         } else {
-            Err(NameError { text: s.to_string() })
+            Err(NameError {
+                text: s.to_string(),
+            })
         }
     }
 }

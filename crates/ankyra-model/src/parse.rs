@@ -26,7 +26,11 @@ pub fn parse_record(file: &str, bytes: &[u8]) -> Result<Record, RecordErrors> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
             let src = Arc::new(SourceFile {
                 name: file.to_string(),
                 text: String::new(),
@@ -35,7 +39,10 @@ pub fn parse_record(file: &str, bytes: &[u8]) -> Result<Record, RecordErrors> {
                 Some(&src),
                 None,
                 "",
-                format!("the file is not UTF-8 text (bad byte at offset {})", e.valid_up_to()),
+                format!(
+                    "the file is not UTF-8 text (bad byte at offset {})",
+                    e.valid_up_to()
+                ),
                 Some("a record is a YAML text file in UTF-8".into()),
             );
             err.line = line;
@@ -51,7 +58,10 @@ pub fn parse_record(file: &str, bytes: &[u8]) -> Result<Record, RecordErrors> {
             Some(&src),
             None,
             "",
-            format!("the file is {} bytes; a record is at most {MAX_RECORD_BYTES}", bytes.len()),
+            format!(
+                "the file is {} bytes; a record is at most {MAX_RECORD_BYTES}",
+                bytes.len()
+            ),
             None,
         )));
     }
@@ -122,7 +132,10 @@ impl Cx {
             self.err(
                 node,
                 path,
-                format!("expected a mapping with keys {}, found {what}", allowed.join(", ")),
+                format!(
+                    "expected a mapping with keys {}, found {what}",
+                    allowed.join(", ")
+                ),
                 None,
             );
             return None;
@@ -135,14 +148,27 @@ impl Cx {
                 let near = suggest(key, allowed.iter().copied());
                 suggested.extend(near);
                 let help = match near {
-                    Some(near) => format!("did you mean `{near}`? allowed keys: {}", allowed.join(", ")),
+                    Some(near) => format!(
+                        "did you mean `{near}`? allowed keys: {}",
+                        allowed.join(", ")
+                    ),
                     None => format!("allowed keys: {}", allowed.join(", ")),
                 };
-                self.err(k, &join(path, key), format!("unknown key `{key}`"), Some(help));
+                self.err(
+                    k,
+                    &join(path, key),
+                    format!("unknown key `{key}`"),
+                    Some(help),
+                );
                 continue;
             }
             if out.insert(key, (k, v)).is_some() {
-                self.err(k, &join(path, key), format!("key `{key}` is given twice"), None);
+                self.err(
+                    k,
+                    &join(path, key),
+                    format!("key `{key}` is given twice"),
+                    None,
+                );
             }
         }
         // A block mapping's own mark points past its first key; its first key is where it starts.
@@ -154,7 +180,9 @@ impl Cx {
                     at,
                     path,
                     format!("missing required key `{req}`"),
-                    Some(format!("add `{req}:`; `ankyra init` shows a complete record")),
+                    Some(format!(
+                        "add `{req}:`; `ankyra init` shows a complete record"
+                    )),
                 );
             }
         }
@@ -168,7 +196,12 @@ impl Cx {
             }
             other => {
                 let what = other.describe();
-                self.err(node, path, format!("expected a text value, found {what}"), None);
+                self.err(
+                    node,
+                    path,
+                    format!("expected a text value, found {what}"),
+                    None,
+                );
                 None
             }
         }
@@ -200,7 +233,12 @@ impl Cx {
         }
         let NodeKind::Map(entries) = &node.kind else {
             let what = node.kind.describe();
-            self.err(node, path, format!("expected a mapping of key: value, found {what}"), None);
+            self.err(
+                node,
+                path,
+                format!("expected a mapping of key: value, found {what}"),
+                None,
+            );
             return out;
         };
         for (k, v) in entries {
@@ -250,16 +288,28 @@ impl Cx {
 
     fn record(&mut self, root: &Node) -> Option<Record> {
         let f = self.fields(root, "", TOP_FIELDS, TOP_FIELDS)?;
-        let api_version = f.get("apiVersion").and_then(|(_, v)| self.string(v, "apiVersion"));
+        let api_version = f
+            .get("apiVersion")
+            .and_then(|(_, v)| self.string(v, "apiVersion"));
         if let (Some(a), Some((_, node))) = (&api_version, f.get("apiVersion")) {
             if a.value != API_VERSION {
-                self.err(node, "apiVersion", format!("unsupported apiVersion `{}`", a.value), Some(format!("this build reads `{API_VERSION}`")));
+                self.err(
+                    node,
+                    "apiVersion",
+                    format!("unsupported apiVersion `{}`", a.value),
+                    Some(format!("this build reads `{API_VERSION}`")),
+                );
             }
         }
         let kind = f.get("kind").and_then(|(_, v)| self.string(v, "kind"));
         if let (Some(k), Some((_, node))) = (&kind, f.get("kind")) {
             if k.value != KIND {
-                self.err(node, "kind", format!("unsupported kind `{}`", k.value), Some(format!("the only kind is `{KIND}`")));
+                self.err(
+                    node,
+                    "kind",
+                    format!("unsupported kind `{}`", k.value),
+                    Some(format!("the only kind is `{KIND}`")),
+                );
             }
         }
         let metadata = f.get("metadata").and_then(|(_, v)| self.metadata(v));
@@ -283,7 +333,12 @@ impl Cx {
                 let labels = self.string_map(v, "metadata.labels");
                 for (k, val) in &labels {
                     if k.len() > 63 || val.len() > 253 {
-                        self.err(v, &format!("metadata.labels.{k}"), "label keys are at most 63 characters, values 253", None);
+                        self.err(
+                            v,
+                            &format!("metadata.labels.{k}"),
+                            "label keys are at most 63 characters, values 253",
+                            None,
+                        );
                     }
                 }
                 labels
@@ -298,7 +353,9 @@ impl Cx {
 
     fn spec(&mut self, node: &Node) -> Option<Spec> {
         let f = self.fields(node, "spec", SPEC_FIELDS, &["release", "components"])?;
-        let release = f.get("release").and_then(|(_, v)| self.string(v, "spec.release"));
+        let release = f
+            .get("release")
+            .and_then(|(_, v)| self.string(v, "spec.release"));
         let mut hosts = BTreeMap::new();
         if let Some((_, hnode)) = f.get("hosts") {
             if let NodeKind::Map(entries) = &hnode.kind {
@@ -306,7 +363,12 @@ impl Cx {
                     let name = scalar_text(k).to_string();
                     let path = format!("spec.hosts.{name}");
                     if !crate::names::is_label(&name, 40) {
-                        self.err(k, &path, format!("`{name}` is not a valid host name"), Some("use lowercase letters, digits and -".into()));
+                        self.err(
+                            k,
+                            &path,
+                            format!("`{name}` is not a valid host name"),
+                            Some("use lowercase letters, digits and -".into()),
+                        );
                         continue;
                     }
                     if let Some(h) = self.host(v, &path) {
@@ -315,7 +377,12 @@ impl Cx {
                 }
             } else if !is_null(hnode) {
                 let what = hnode.kind.describe();
-                self.err(hnode, "spec.hosts", format!("expected a mapping of host name to engine, found {what}"), None);
+                self.err(
+                    hnode,
+                    "spec.hosts",
+                    format!("expected a mapping of host name to engine, found {what}"),
+                    None,
+                );
             }
         }
         let mut components = BTreeMap::new();
@@ -326,7 +393,15 @@ impl Cx {
                         let name = scalar_text(k).to_string();
                         let path = format!("spec.components.{name}");
                         if !crate::names::is_label(&name, 40) {
-                            self.err(k, &path, format!("`{name}` is not a valid component name"), Some("component names are lowercase, e.g. keystone or nova-api".into()));
+                            self.err(
+                                k,
+                                &path,
+                                format!("`{name}` is not a valid component name"),
+                                Some(
+                                    "component names are lowercase, e.g. keystone or nova-api"
+                                        .into(),
+                                ),
+                            );
                             continue;
                         }
                         if components.contains_key(&name) {
@@ -334,14 +409,24 @@ impl Cx {
                             continue;
                         }
                         if let Some(mut c) = self.component(v, &path) {
-                            c.key_span = Some(crate::Span { len: name.chars().count(), ..k.span });
+                            c.key_span = Some(crate::Span {
+                                len: name.chars().count(),
+                                ..k.span
+                            });
                             components.insert(name, c);
                         }
                     }
                 }
                 _ => {
                     let what = cnode.kind.describe();
-                    self.err(cnode, "spec.components", format!("expected a mapping of component name to its settings, found {what}"), None);
+                    self.err(
+                        cnode,
+                        "spec.components",
+                        format!(
+                            "expected a mapping of component name to its settings, found {what}"
+                        ),
+                        None,
+                    );
                 }
             }
         }
@@ -382,7 +467,9 @@ impl Cx {
         if let Some((_, v)) = f.get("replicas") {
             c.replicas = self.parsed(v, &join(path, "replicas"), |s| match s.parse::<u32>() {
                 Ok(n) if n <= 64 => Ok(n),
-                _ => Err(format!("`{s}` is not a valid replica count: use a whole number from 0 to 64")),
+                _ => Err(format!(
+                    "`{s}` is not a valid replica count: use a whole number from 0 to 64"
+                )),
             });
         }
         if let Some((_, v)) = f.get("hosts") {
@@ -397,7 +484,12 @@ impl Cx {
                 }
                 _ => {
                     let what = v.kind.describe();
-                    self.err(v, &p, format!("expected a list of host names, found {what}"), Some("write hosts: [local]".into()));
+                    self.err(
+                        v,
+                        &p,
+                        format!("expected a list of host names, found {what}"),
+                        Some("write hosts: [local]".into()),
+                    );
                 }
             }
         }
@@ -409,7 +501,12 @@ impl Cx {
                     let fp = join(&p, &file);
                     let NodeKind::Map(sections) = &fv.kind else {
                         let what = fv.kind.describe();
-                        self.err(fv, &fp, format!("expected a mapping of section to keys, found {what}"), None);
+                        self.err(
+                            fv,
+                            &fp,
+                            format!("expected a mapping of section to keys, found {what}"),
+                            None,
+                        );
                         continue;
                     };
                     let mut out = BTreeMap::new();
@@ -422,7 +519,12 @@ impl Cx {
                 }
             } else if !is_null(v) {
                 let what = v.kind.describe();
-                self.err(v, &p, format!("expected file → section → key → value, found {what}"), None);
+                self.err(
+                    v,
+                    &p,
+                    format!("expected file → section → key → value, found {what}"),
+                    None,
+                );
             }
         }
         Some(c)
@@ -462,10 +564,16 @@ spec:
         let r = parse_record("lab1.yaml", GOOD.as_bytes()).expect("valid record");
         assert_eq!(r.name().as_str(), "lab1");
         let k = &r.spec.components["keystone"];
-        assert_eq!(k.version.as_ref().map(|v| v.to_string()), Some("29.1.0".into()));
+        assert_eq!(
+            k.version.as_ref().map(|v| v.to_string()),
+            Some("29.1.0".into())
+        );
         assert_eq!(k.replicas.as_ref().map(|r| r.value), Some(2));
         assert_eq!(k.config["keystone.conf"]["token"]["expiration"], "7200");
-        assert_eq!(k.version.as_ref().and_then(|v| v.span).map(|s| s.line), Some(11));
+        assert_eq!(
+            k.version.as_ref().and_then(|v| v.span).map(|s| s.line),
+            Some(11)
+        );
     }
 
     #[test]
@@ -475,7 +583,11 @@ spec:
         let first = e.first().expect("one error");
         assert_eq!((first.line, first.column), (12, 7));
         assert_eq!(first.field, "spec.components.keystone.replcas");
-        assert!(first.help.as_deref().unwrap_or("").contains("did you mean `replicas`"));
+        assert!(first
+            .help
+            .as_deref()
+            .unwrap_or("")
+            .contains("did you mean `replicas`"));
     }
 
     #[test]
@@ -503,7 +615,9 @@ mod emit_tests {
 
     #[test]
     fn awkward_strings_survive_a_yaml_round_trip() {
-        for label in ["a:", "x: y", "#c", "a #b", "- x", "true", "1.0", "", " s", "'q", "a\tb:"] {
+        for label in [
+            "a:", "x: y", "#c", "a #b", "- x", "true", "1.0", "", " s", "'q", "a\tb:",
+        ] {
             let text = format!(
                 "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: t\n  labels: {{k: {}}}\nspec:\n  release: r\n  components: {{}}\n",
                 serde_json::to_string(label).unwrap_or_default()

@@ -61,7 +61,11 @@ impl Version {
     /// Whether `self` starts with every release part of `prefix` (`27.1` matches `27.1.3`).
     pub fn has_prefix(&self, prefix: &Version) -> bool {
         prefix.release.len() <= self.release.len()
-            && prefix.release.iter().zip(&self.release).all(|(a, b)| a == b)
+            && prefix
+                .release
+                .iter()
+                .zip(&self.release)
+                .all(|(a, b)| a == b)
     }
 
     fn trimmed(&self) -> &[u64] {
@@ -145,7 +149,9 @@ impl FromStr for Version {
             rest = tail;
         }
         if !rest.is_empty() {
-            return Err(err("it has text after the numbers that is not rc, a, b or dev"));
+            return Err(err(
+                "it has text after the numbers that is not rc, a, b or dev",
+            ));
         }
         Ok(Version {
             text: text.trim().to_string(),
@@ -311,7 +317,14 @@ mod tests {
     #[test]
     fn orders_like_openstack() {
         let ordered = [
-            "26.1.1", "27.0.0.0b1", "27.0.0.0rc1", "27.0.0", "27.0.1", "27.1.0", "28.0.0", "30.0.0",
+            "26.1.1",
+            "27.0.0.0b1",
+            "27.0.0.0rc1",
+            "27.0.0",
+            "27.0.1",
+            "27.1.0",
+            "28.0.0",
+            "30.0.0",
         ];
         for pair in ordered.windows(2) {
             assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
@@ -323,7 +336,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_a_reason() {
-        for bad in ["", "x", "1..2", "1.2.3-foo", "27.1.0zz", "99999999999999999999999"] {
+        for bad in [
+            "",
+            "x",
+            "1..2",
+            "1.2.3-foo",
+            "27.1.0zz",
+            "99999999999999999999999",
+        ] {
             assert!(bad.parse::<Version>().is_err(), "{bad} should fail");
         }
     }

@@ -97,7 +97,10 @@ impl Builder {
                 None => {
                     if !matches!(node.kind, NodeKind::Scalar { .. }) {
                         let span = node.span;
-                        self.fail(span, "a mapping key must be a plain word, not a list or mapping");
+                        self.fail(
+                            span,
+                            "a mapping key must be a plain word, not a list or mapping",
+                        );
                         return;
                     }
                     *pending = Some(node);

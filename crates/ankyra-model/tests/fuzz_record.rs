@@ -44,7 +44,8 @@ fn check(bytes: &[u8]) {
             let back = Record::from_canonical_json(&r.canonical_json()).unwrap();
             assert_eq!(back, r);
             let yaml = r.to_yaml();
-            let again = parse_record("again.yaml", yaml.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let again = parse_record("again.yaml", yaml.as_bytes())
+                .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
             assert_eq!(again, r);
         }
         Err(errors) => {
@@ -74,7 +75,9 @@ fn run<S: Strategy>(strategy: S, f: impl Fn(S::Value)) {
 
 #[test]
 fn arbitrary_bytes_never_panic() {
-    run(proptest::collection::vec(any::<u8>(), 0..600), |b| check(&b));
+    run(proptest::collection::vec(any::<u8>(), 0..600), |b| {
+        check(&b)
+    });
 }
 
 #[test]
@@ -101,13 +104,42 @@ fn mutated_records_never_panic() {
 #[test]
 fn yaml_token_soup_never_panics() {
     let token = prop_oneof![
-        Just("\n"), Just("  "), Just(": "), Just("- "), Just("{"), Just("}"), Just("["), Just("]"),
-        Just(", "), Just("&a "), Just("*a"), Just("!!str "), Just("\""), Just("'"), Just("|\n"),
-        Just("apiVersion"), Just("ankyra/v1"), Just("spec"), Just("components"), Just("keystone"),
-        Just("version"), Just("replicas"), Just("30.0.0"), Just("~"), Just("---\n"), Just("#"),
-        Just("metadata"), Just("name"), Just("config"), Just("\t"), Just("?"), Just("%YAML 1.2\n"),
+        Just("\n"),
+        Just("  "),
+        Just(": "),
+        Just("- "),
+        Just("{"),
+        Just("}"),
+        Just("["),
+        Just("]"),
+        Just(", "),
+        Just("&a "),
+        Just("*a"),
+        Just("!!str "),
+        Just("\""),
+        Just("'"),
+        Just("|\n"),
+        Just("apiVersion"),
+        Just("ankyra/v1"),
+        Just("spec"),
+        Just("components"),
+        Just("keystone"),
+        Just("version"),
+        Just("replicas"),
+        Just("30.0.0"),
+        Just("~"),
+        Just("---\n"),
+        Just("#"),
+        Just("metadata"),
+        Just("name"),
+        Just("config"),
+        Just("\t"),
+        Just("?"),
+        Just("%YAML 1.2\n"),
     ];
-    run(proptest::collection::vec(token, 0..80), |tokens| check(tokens.concat().as_bytes()));
+    run(proptest::collection::vec(token, 0..80), |tokens| {
+        check(tokens.concat().as_bytes())
+    });
 }
 
 #[test]

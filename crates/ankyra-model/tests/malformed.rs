@@ -27,25 +27,53 @@ fn cases() -> Vec<(&'static str, String)> {
         ("wrong apiVersion", BASE.replace("ankyra/v1", "ankyra/v2")),
         ("wrong kind", BASE.replace("kind: Cloud", "kind: Clowd")),
         ("bad name", BASE.replace("name: lab1", "name: Lab_1")),
-        ("missing name", BASE.replace("  name: lab1\n", "  labels: {}\n")),
+        (
+            "missing name",
+            BASE.replace("  name: lab1\n", "  labels: {}\n"),
+        ),
         ("bad version", BASE.replace("29.1.0", "29.x")),
-        ("negative replicas", BASE.replace("replicas: 2", "replicas: -1")),
-        ("replicas as list", BASE.replace("replicas: 2", "replicas: [2]")),
+        (
+            "negative replicas",
+            BASE.replace("replicas: 2", "replicas: -1"),
+        ),
+        (
+            "replicas as list",
+            BASE.replace("replicas: 2", "replicas: [2]"),
+        ),
         ("bad image", BASE.replace("replicas: 2", "image: Keystone")),
-        ("image without tag", BASE.replace("replicas: 2", "image: ankyra/keystone")),
-        ("duplicate key", BASE.replace("replicas: 2", "replicas: 2\n      replicas: 3")),
-        ("alias", BASE.replace("replicas: 2", "replicas: &r 2\n      hosts: *r")),
+        (
+            "image without tag",
+            BASE.replace("replicas: 2", "image: ankyra/keystone"),
+        ),
+        (
+            "duplicate key",
+            BASE.replace("replicas: 2", "replicas: 2\n      replicas: 3"),
+        ),
+        (
+            "alias",
+            BASE.replace("replicas: 2", "replicas: &r 2\n      hosts: *r"),
+        ),
         ("two documents", format!("{BASE}---\n{BASE}")),
-        ("config not nested", BASE.replace("replicas: 2", "config: {keystone.conf: 3}")),
-        ("host engine", BASE.replace("spec:\n", "spec:\n  hosts:\n    b: {engine: http://x}\n")),
+        (
+            "config not nested",
+            BASE.replace("replicas: 2", "config: {keystone.conf: 3}"),
+        ),
+        (
+            "host engine",
+            BASE.replace("spec:\n", "spec:\n  hosts:\n    b: {engine: http://x}\n"),
+        ),
         ("not utf-8", "apiVersion: \u{0}".into()),
-        ("tab indentation", BASE.replace("    keystone:", "\tkeystone:")),
+        (
+            "tab indentation",
+            BASE.replace("    keystone:", "\tkeystone:"),
+        ),
     ]
 }
 
 #[test]
 fn malformed_records_get_positioned_errors() {
-    let mut table = String::from("| case | file:line:col | field | error | help |\n|---|---|---|---|---|\n");
+    let mut table =
+        String::from("| case | file:line:col | field | error | help |\n|---|---|---|---|---|\n");
     for (name, text) in cases() {
         let bytes = if name == "not utf-8" {
             vec![b'a', b':', b' ', 0xff, 0xfe, b'\n']

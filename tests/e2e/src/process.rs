@@ -125,6 +125,7 @@ pub fn run(cmd: &mut Command, opts: RunOptions) -> Result<Output> {
     });
 
     let mut timed_out = false;
+    let mut last_beat = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for child")? {
             break status;
@@ -134,6 +135,15 @@ pub fn run(cmd: &mut Command, opts: RunOptions) -> Result<Output> {
             // Our own child, by its handle (its PID).
             let _ = child.kill();
             break child.wait().context("waiting for killed child")?;
+        }
+        // A long, quiet command (an apply building images) still shows signs of life.
+        if opts.echo_stderr && last_beat.elapsed() >= Duration::from_secs(60) {
+            last_beat = Instant::now();
+            crate::e2e_log!(
+                "{} still running ({:.0}s)",
+                opts.label,
+                started.elapsed().as_secs_f64()
+            );
         }
         thread::sleep(Duration::from_millis(100));
     };

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Ankyra's whole test suite: what CI runs (via .ci/run) and what a developer runs.
+#   unit, property and snapshot tests of every crate; the record fuzzer for a
+#   fixed number of cases; image builds checked on the real Docker Engine; and
+#   the end-to-end deploy of a real OpenStack control plane.
+# Needs: the Docker Engine (started), root or sudo for apt (mmdebstrap), PyPI
+# and Debian mirrors reachable from the host. Cold image builds take a while;
+# they are cached (images in the engine, wheels under ~/.cache/ankyra).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo "== [$(date -u +%H:%M:%S)] $*" >&2; }
+
+step "host tools (mmdebstrap, python-openstackclient)"
+scripts/ensure-host-deps.sh
+scripts/ensure-openstackclient.sh >/dev/null
+
+step "build"
+cargo build --workspace --all-targets --features ankyra-e2e/docker
+
+step "unit, property and snapshot tests"
+cargo test --workspace --exclude ankyra-images --exclude ankyra-e2e
+
+step "record fuzzer: ${ANKYRA_FUZZ_CASES:=20000} cases per strategy"
+ANKYRA_FUZZ_CASES=$ANKYRA_FUZZ_CASES cargo test -p ankyra-model --test fuzz_record
+
+step "images: build what the tests need and check each runs (real Docker)"
+cargo test -p ankyra-images -- --test-threads=1
+
+step "end to end: deploy a cloud and use it with python-openstackclient (real Docker)"
+cargo test -p ankyra-e2e --features docker -- --test-threads=1 --nocapture
+
+step "all tests passed"

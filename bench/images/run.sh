@@ -2,8 +2,10 @@
 # Image build benchmark: cold and warm build times, image vs venv sizes, and
 # the bytes a keystone point release adds. Writes
 # bench/results/<date>-<machine>/{images.md,raw.csv,README.md}.
-# WARNING: removes every image labelled io.ankyra.role on this engine first.
+# WARNING: removes every image labelled io.ankyra.role on this engine first
+# (other people's too): it refuses unless ANKYRA_BENCH_DESTRUCTIVE=1.
 set -euo pipefail
+[ "${ANKYRA_BENCH_DESTRUCTIVE:-}" = 1 ] || { echo "run.sh removes all Ankyra images; set ANKYRA_BENCH_DESTRUCTIVE=1" >&2; exit 2; }
 cd "$(dirname "$0")/../.."
 out="bench/results/$(date +%Y-%m-%d)-$(hostname -s)"
 mkdir -p "$out"

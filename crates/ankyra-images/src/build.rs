@@ -19,6 +19,8 @@ use crate::{base, debian, labels, pypi, recipe_hash, step, BuildOptions, BuiltIm
 
 /// Bumped when the way images are built changes, so old images are rebuilt.
 const BUILD_SCHEME: u32 = 1;
+/// Bumped when the service layer's script changes (2: unit tests pruned).
+const SERVICE_SCHEME: u32 = 2;
 
 pub(crate) struct Builder<'a> {
     docker: &'a Docker,
@@ -102,6 +104,7 @@ impl<'a> Builder<'a> {
         };
         let hash = recipe_hash(&serde_json::json!({
             "scheme": BUILD_SCHEME,
+            "service_scheme": SERVICE_SCHEME,
             "recipe": recipe,
             "base": base_ref,
             "constraints": constraints,

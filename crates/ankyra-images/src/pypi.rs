@@ -144,12 +144,25 @@ pub(crate) async fn build_service(
     std::fs::write(&file, layer.constraints).map_err(ImageError::io(&file))?;
     let mut reqs = vec![format!("{}=={}", layer.package, recipe.version)];
     reqs.extend(layer.extras.iter().map(|e| e.to_string()));
+    // The service's own unit tests (keystone/tests and the like) never run in
+    // an image, yet with their .pyc they are about half of the service: drop
+    // them so a point release stays a small layer (keystone: 15.5 MB with them).
+    let prune = format!(
+        "import importlib.metadata as m, pathlib, shutil\n\
+         d = m.distribution('{name}')\n\
+         print(d.metadata['Name'], d.version)\n\
+         for top in {{pathlib.PurePath(f).parts[0] for f in d.files or [] if len(pathlib.PurePath(f).parts) > 1}}:\n    \
+         tests = pathlib.Path(d.locate_file(top)) / 'tests'\n    \
+         if not top.endswith(('.dist-info', '.data')) and tests.is_dir(): shutil.rmtree(tests)\n",
+        name = normalize(layer.package)
+    );
+    let prune_file = scratch.join("prune.py");
+    std::fs::write(&prune_file, prune).map_err(ImageError::io(&prune_file))?;
     let script = format!(
         "{VENV}/bin/pip install -q --disable-pip-version-check --no-cache-dir --no-index \
          --find-links /wheels -c /build/constraints.txt {}\n\
-         {VENV}/bin/python -c 'import importlib.metadata as m; print(m.version(\"{}\"))'\n",
-        reqs.join(" "),
-        normalize(layer.package)
+         {VENV}/bin/python /build/prune.py\n",
+        reqs.join(" ")
     );
     let source = format!(
         "https://pypi.org/project/{}/{}/",

@@ -30,6 +30,26 @@ fn network_of(name: String, subnet: String) -> Option<Network> {
     })
 }
 
+/// The cloud's network if it exists, else where it would be (nothing is created).
+pub async fn find_network(docker: &Docker, cloud: &str) -> Result<Network, EngineError> {
+    let name = naming::network(cloud);
+    if let Some(existing) = docker.network(&name).await? {
+        let subnet = existing
+            .labels
+            .get(LABEL_SUBNET)
+            .cloned()
+            .or_else(|| existing.subnets.first().cloned())
+            .unwrap_or_default();
+        if let Some(net) = network_of(name.clone(), subnet) {
+            return Ok(net);
+        }
+    }
+    Ok(Network {
+        name,
+        vip: "10.231.0.10".into(),
+    })
+}
+
 /// The cloud's network, created on first use with a free /24 of 10.231.0.0/16.
 /// Fixed addresses (HAProxy's) sit below .128; the engine hands out the rest.
 pub async fn ensure_network(docker: &Docker, cloud: &str) -> Result<Network, EngineError> {

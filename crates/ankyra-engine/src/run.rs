@@ -14,7 +14,7 @@ use ankyra_store::{StepState, Store};
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::context::{ensure_network, Network};
+use crate::context::{ensure_network, find_network, Network};
 use crate::identity::Identity;
 use crate::instances::Component;
 use crate::report::{Event, Reporter};
@@ -130,9 +130,19 @@ impl Engine {
         &self,
         store: &mut dyn Store,
         r: &ResolvedRecord,
+        create: bool,
     ) -> Result<Prepared, EngineError> {
-        let network = ensure_network(&self.docker, &r.cloud).await?;
-        let secrets = secrets::ensure(store, &r.cloud)?;
+        let (network, secrets) = if create {
+            (
+                ensure_network(&self.docker, &r.cloud).await?,
+                secrets::ensure(store, &r.cloud)?,
+            )
+        } else {
+            (
+                find_network(&self.docker, &r.cloud).await?,
+                secrets::existing(store, &r.cloud)?,
+            )
+        };
         let running = observe::containers(&self.docker, &r.cloud).await?;
         let catalog = Catalog::get();
         let mut processes = BTreeMap::new();
@@ -210,7 +220,8 @@ impl Engine {
         store: &mut dyn Store,
         r: &ResolvedRecord,
     ) -> Result<Plan, EngineError> {
-        let p = self.prepare(store, r).await?;
+        // Planning changes nothing: no network, no secret is created.
+        let p = self.prepare(store, r, false).await?;
         let running = observe::containers(&self.docker, &r.cloud).await?;
         Ok(ankyra_plan::plan(&p.desired, &observe::observed(&running))?)
     }
@@ -244,7 +255,7 @@ impl Engine {
         bootstrap: bool,
         token: u64,
     ) -> Result<ApplyOutcome, EngineError> {
-        let p = self.prepare(store, r).await?;
+        let p = self.prepare(store, r, true).await?;
         let running = observe::containers(&self.docker, &r.cloud).await?;
         let plan = ankyra_plan::plan(&p.desired, &observe::observed(&running))?;
         self.reporter.event(Event::Planned {

@@ -19,11 +19,33 @@ fn generate(length: usize) -> String {
 
 /// Every secret the services present need, creating the missing ones.
 pub fn ensure(store: &mut dyn Store, cloud: &str) -> Result<BTreeMap<String, String>, EngineError> {
+    collect(store, cloud, true)
+}
+
+/// The secrets that exist, without creating any (missing ones read as empty):
+/// for planning, which must not change anything.
+pub fn existing(
+    store: &mut dyn Store,
+    cloud: &str,
+) -> Result<BTreeMap<String, String>, EngineError> {
+    collect(store, cloud, false)
+}
+
+fn collect(
+    store: &mut dyn Store,
+    cloud: &str,
+    create: bool,
+) -> Result<BTreeMap<String, String>, EngineError> {
+    let present = store.secrets(cloud)?;
     let mut out = BTreeMap::new();
     // Every service's secrets, present or not: configs of one service may
     // name another's (the mariadb root password), and generating is cheap.
     for svc in ankyra_catalog::ALL {
         for spec in svc.secrets() {
+            if !create && !present.iter().any(|n| n == spec.name) {
+                out.insert(spec.name.to_string(), String::new());
+                continue;
+            }
             let len = spec.length.max(16);
             let value = store.secret(cloud, spec.name, &mut || generate(len))?;
             out.insert(spec.name.to_string(), value);

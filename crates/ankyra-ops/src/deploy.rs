@@ -72,6 +72,20 @@ fn latest_number(store: &dyn Store, cloud: &str) -> Result<u64, OpsError> {
     })
 }
 
+/// Plans a resolved record against what runs on the engine; changes nothing.
+pub fn plan_running(
+    store: &mut dyn Store,
+    state: &Path,
+    resolved: &ankyra_catalog::ResolvedRecord,
+) -> Result<ankyra_plan::Plan, OpsError> {
+    let rt = runtime()?;
+    Ok(rt.block_on(async {
+        let engine =
+            Engine::connect(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter)).await?;
+        engine.plan(store, resolved).await
+    })?)
+}
+
 /// Each component's desired and running version, instances and health.
 pub fn status(store: &dyn Store, state: &Path, cloud: &str) -> Result<StatusReport, OpsError> {
     let number = latest_number(store, cloud)?;

@@ -164,9 +164,18 @@ pub fn diff(
     Ok(diff_records(&ra, &rb))
 }
 
-/// Plans a record file against the cloud's latest revision (or an empty cloud).
-pub fn plan_file(store: &dyn Store, file: &Path) -> Result<Plan, OpsError> {
+/// Plans a record file: against what runs on the engine, or with `offline`
+/// against the cloud's latest recorded revision (an empty cloud when none).
+pub fn plan_file(
+    store: &mut dyn Store,
+    state: &Path,
+    file: &Path,
+    offline: bool,
+) -> Result<Plan, OpsError> {
     let loaded = load_record(file)?;
+    if !offline {
+        return crate::deploy::plan_running(store, state, &loaded.resolved);
+    }
     let current = store.latest(loaded.record.name().as_str())?;
     Ok(plan(
         &desired(&loaded.resolved),
@@ -174,9 +183,20 @@ pub fn plan_file(store: &dyn Store, file: &Path) -> Result<Plan, OpsError> {
     )?)
 }
 
-/// Plans a cloud's latest revision against revision `from` (default: the one before it).
-pub fn plan_cloud(store: &dyn Store, cloud: &str, from: Option<u64>) -> Result<Plan, OpsError> {
+/// Plans a cloud's latest revision against what runs, or against revision
+/// `from` (with `offline` and no `from`: the revision before it).
+pub fn plan_cloud(
+    store: &mut dyn Store,
+    state: &Path,
+    cloud: &str,
+    from: Option<u64>,
+    offline: bool,
+) -> Result<Plan, OpsError> {
     let target = latest(store, cloud)?;
+    if from.is_none() && !offline {
+        let resolved = resolved_revision(&target)?;
+        return crate::deploy::plan_running(store, state, &resolved);
+    }
     let base = match from {
         Some(n) => Some(store.revision(cloud, n)?),
         None if target.number > 1 => Some(store.revision(cloud, target.number - 1)?),

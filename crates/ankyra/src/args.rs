@@ -76,9 +76,13 @@ pub enum Command {
         /// Plan this cloud's latest revision.
         #[arg(required_unless_present = "file")]
         cloud: Option<String>,
-        /// Compare with this revision instead of the previous one.
+        /// Compare with this revision instead of what runs.
         #[arg(long, requires = "cloud")]
         from: Option<u64>,
+        /// Compare with the latest recorded revision instead of what runs
+        /// (no container engine needed).
+        #[arg(long)]
+        offline: bool,
     },
     /// New revision with components changed: keystone=30.0.0, keystone=IMAGE, keystone.replicas=2.
     Set {

@@ -26,9 +26,20 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
         Command::Commit { file, message } => {
             revisions::commit(p, &mut store(g)?, file, &author(g), message)
         }
-        Command::Plan { file, cloud, from } => {
-            plan::plan(p, &store(g)?, file.as_deref(), cloud.as_deref(), *from)
-        }
+        Command::Plan {
+            file,
+            cloud,
+            from,
+            offline,
+        } => plan::plan(
+            p,
+            &mut store(g)?,
+            &state(g),
+            file.as_deref(),
+            cloud.as_deref(),
+            *from,
+            *offline,
+        ),
         Command::Set {
             cloud,
             assignments,

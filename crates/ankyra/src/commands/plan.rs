@@ -10,14 +10,16 @@ use crate::printer::Printer;
 
 pub fn plan(
     p: &Printer,
-    store: &dyn Store,
+    store: &mut dyn Store,
+    state: &Path,
     file: Option<&Path>,
     cloud: Option<&str>,
     from: Option<u64>,
+    offline: bool,
 ) -> Result<(), OpsError> {
     let plan = match (file, cloud) {
-        (Some(f), _) => ankyra_ops::plan_file(store, f)?,
-        (None, Some(c)) => ankyra_ops::plan_cloud(store, c, from)?,
+        (Some(f), _) => ankyra_ops::plan_file(store, state, f, offline)?,
+        (None, Some(c)) => ankyra_ops::plan_cloud(store, state, c, from, offline)?,
         (None, None) => unreachable!("clap requires a file or a cloud"),
     };
     print_plan(p, &plan);

@@ -115,6 +115,15 @@ impl<'a> Builder<'a> {
                 ..found
             });
         }
+        // Another ankyra process may be building the same image: wait for it,
+        // then look again, so two applies never build one image twice.
+        let _lock = self.lock(&reference).await?;
+        if let Some(found) = self.existing(&reference, &hash).await? {
+            return Ok(BuiltImage {
+                seconds: start.elapsed().as_secs_f64(),
+                ..found
+            });
+        }
         let base = self.base().await?;
         self.step(&reference, "build");
         let temp = match (&recipe.source, constraints.as_deref()) {
@@ -284,6 +293,34 @@ impl<'a> Builder<'a> {
     }
 
     /// A scratch folder the engine can bind-mount (under the cache, on this host).
+    /// An exclusive lock on `reference` across processes, held until dropped.
+    async fn lock(&self, reference: &str) -> Result<std::fs::File, ImageError> {
+        let dir = self.opts.cache_dir.join("locks");
+        std::fs::create_dir_all(&dir).map_err(ImageError::io(&dir))?;
+        let name: String = reference
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ImageError::io(&path))?;
+        let waited = path.clone();
+        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .map_err(|e| ImageError::io(&waited)(std::io::Error::other(e)))?
+            .map_err(ImageError::io(&path))
+    }
+
     fn scratch(&self) -> Result<tempfile::TempDir, ImageError> {
         let dir = self.opts.cache_dir.join("tmp");
         std::fs::create_dir_all(&dir).map_err(ImageError::io(&dir))?;

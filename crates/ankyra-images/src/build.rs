@@ -20,7 +20,7 @@ use crate::{base, debian, labels, pypi, recipe_hash, step, BuildOptions, BuiltIm
 /// Bumped when the way images are built changes, so old images are rebuilt.
 const BUILD_SCHEME: u32 = 1;
 /// Bumped when the service layer's script changes (2: unit tests pruned).
-const SERVICE_SCHEME: u32 = 2;
+const SERVICE_SCHEME: u32 = 3;
 
 pub(crate) struct Builder<'a> {
     docker: &'a Docker,

@@ -158,11 +158,19 @@ pub(crate) async fn build_service(
     );
     let prune_file = scratch.join("prune.py");
     std::fs::write(&prune_file, prune).map_err(ImageError::io(&prune_file))?;
+    // The libraries layer already holds the pinned closure: install the service
+    // alone (a full resolve against a folder of many versions can backtrack for
+    // many minutes) and add only what `pip check` says is missing (a point release's new
+    // dependency; environment markers the host's Python judged otherwise).
     let script = format!(
-        "{VENV}/bin/pip install -q --disable-pip-version-check --no-cache-dir --no-index \
-         --find-links /wheels -c /build/constraints.txt {}\n\
+        "pip_install() {{ {VENV}/bin/pip install -q --disable-pip-version-check --no-cache-dir --no-index \
+         --find-links /wheels -c /build/constraints.txt \"$@\"; }}\n\
+         pip_install --no-deps {reqs}\n\
+         if ! {VENV}/bin/pip check >/tmp/pip-check 2>&1; then cat /tmp/pip-check; \
+         missing=$(sed -n 's/.* requires \\([^,]*\\), which is not installed\\./\\1/p' /tmp/pip-check | sort -u); \
+         if [ -n \"$missing\" ]; then pip_install $missing || echo \"warning: cannot install $missing\"; fi; fi\n\
          {VENV}/bin/python /build/prune.py\n",
-        reqs.join(" ")
+        reqs = reqs.join(" ")
     );
     let source = format!(
         "https://pypi.org/project/{}/{}/",

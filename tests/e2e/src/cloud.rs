@@ -110,7 +110,7 @@ impl Cloud {
         run(&mut self.ankyra_cmd(args), opts)
     }
 
-    /// `ankyra apply -f RECORD -m MSG --no-progress`, its stderr echoed live. Returns the
+    /// `ankyra apply -f RECORD -m MSG`, its progress (stderr) echoed live. Returns the
     /// output whatever the exit code (the caller asserts), or an error on timeout
     /// (`ANKYRA_E2E_APPLY_TIMEOUT`, seconds, default 3600: cold image builds are slow).
     pub fn apply(&mut self, message: &str) -> Result<Output> {
@@ -119,11 +119,7 @@ impl Cloud {
         e2e_log!("ankyra apply -f {record} (timeout {}s)", timeout.as_secs());
         // From here on there may be containers to clean up.
         self.destroyed = false;
-        let out = self.ankyra_run(
-            &["apply", "-f", &record, "-m", message, "--no-progress"],
-            timeout,
-            true,
-        )?;
+        let out = self.ankyra_run(&["apply", "-f", &record, "-m", message], timeout, true)?;
         e2e_log!(
             "ankyra apply exited with {} after {:.1}s",
             out.status,

@@ -30,40 +30,34 @@ fn network_of(name: String, subnet: String) -> Option<Network> {
     })
 }
 
-/// The cloud's network if it exists, else where it would be (nothing is created).
-pub async fn find_network(docker: &Docker, cloud: &str) -> Result<Network, EngineError> {
-    let name = naming::network(cloud);
-    if let Some(existing) = docker.network(&name).await? {
-        let subnet = existing
+/// The cloud's network as it exists on the engine, if it does.
+async fn existing(docker: &Docker, name: &str) -> Result<Option<Network>, EngineError> {
+    Ok(docker.network(name).await?.and_then(|n| {
+        let subnet = n
             .labels
             .get(LABEL_SUBNET)
             .cloned()
-            .or_else(|| existing.subnets.first().cloned())
+            .or_else(|| n.subnets.first().cloned())
             .unwrap_or_default();
-        if let Some(net) = network_of(name.clone(), subnet) {
-            return Ok(net);
-        }
-    }
-    Ok(Network {
+        network_of(name.to_string(), subnet)
+    }))
+}
+
+/// The cloud's network if it exists, else where it would be (nothing is created).
+pub async fn find_network(docker: &Docker, cloud: &str) -> Result<Network, EngineError> {
+    let name = naming::network(cloud);
+    Ok(existing(docker, &name).await?.unwrap_or(Network {
         name,
         vip: "10.231.0.10".into(),
-    })
+    }))
 }
 
 /// The cloud's network, created on first use with a free /24 of 10.231.0.0/16.
 /// Fixed addresses (HAProxy's) sit below .128; the engine hands out the rest.
 pub async fn ensure_network(docker: &Docker, cloud: &str) -> Result<Network, EngineError> {
     let name = naming::network(cloud);
-    if let Some(existing) = docker.network(&name).await? {
-        let subnet = existing
-            .labels
-            .get(LABEL_SUBNET)
-            .cloned()
-            .or_else(|| existing.subnets.first().cloned())
-            .unwrap_or_default();
-        if let Some(net) = network_of(name.clone(), subnet) {
-            return Ok(net);
-        }
+    if let Some(net) = existing(docker, &name).await? {
+        return Ok(net);
     }
     let used: Vec<u8> = docker
         .networks()

@@ -26,6 +26,21 @@ pub fn hash(files: &[ConfigFile]) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
+/// The hash of everything an instance is started with: its files, command,
+/// environment, working directory and volumes.
+pub fn hash_process(p: &ankyra_catalog::ProcessSpec) -> String {
+    let mut all = p.files.clone();
+    all.push(ConfigFile {
+        path: "\0process".into(),
+        content: format!(
+            "{:?}|{:?}|{:?}|{:?}",
+            p.command, p.env, p.workdir, p.volumes
+        ),
+        secret: false,
+    });
+    hash(&all)
+}
+
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
     move |source| EngineError::Write {
         path: path.display().to_string(),

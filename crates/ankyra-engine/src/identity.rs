@@ -107,10 +107,14 @@ impl Identity {
     ) -> Result<String, EngineError> {
         let found = match self.find(collection, query).await? {
             Some(v) => v,
-            None => self
+            // Components of one wave register at once: whoever lost the race finds the winner's.
+            None => match self
                 .call(reqwest::Method::POST, &format!("/{collection}"), Some(body))
-                .await?[kind]
-                .clone(),
+                .await
+            {
+                Ok(v) => v[kind].clone(),
+                Err(e) => self.find(collection, query).await?.ok_or(e)?,
+            },
         };
         found["id"]
             .as_str()

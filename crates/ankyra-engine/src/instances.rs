@@ -109,15 +109,9 @@ impl Component<'_> {
             volumes: self.volumes(),
             restart: true,
             stop_timeout: Some(i64::from(self.process.stop_timeout_secs)),
-            // One image serves several processes (nova): the process's own probe is its health check.
-            healthcheck: match &self.process.probe {
-                ankyra_catalog::Probe::Exec { command } => Some(
-                    std::iter::once("CMD".to_string())
-                        .chain(command.iter().cloned())
-                        .collect(),
-                ),
-                _ => None,
-            },
+            // Docker's health check is the process's own readiness probe: one
+            // image serves several processes (nova), and an API's root may answer 300.
+            healthcheck: Some(health_command(&self.process.probe)),
             ..Default::default()
         };
         self.say(format!("starting {name}"));
@@ -224,5 +218,53 @@ impl Component<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The readiness probe as a Docker health check command (every image has python3).
+fn health_command(probe: &ankyra_catalog::Probe) -> Vec<String> {
+    use ankyra_catalog::Probe;
+    match probe {
+        Probe::Exec { command } => std::iter::once("CMD".to_string())
+            .chain(command.iter().cloned())
+            .collect(),
+        Probe::Http { port, path, expect } => {
+            let codes: Vec<String> = expect.iter().map(u16::to_string).collect();
+            vec![
+                "CMD".into(),
+                "python3".into(),
+                "-c".into(),
+                format!(
+                    "import sys, urllib.request, urllib.error\n\
+                     try:\n    code = urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=5).status\n\
+                     except urllib.error.HTTPError as e:\n    code = e.code\n\
+                     sys.exit(0 if code in ({},) else 1)",
+                    codes.join(", ")
+                ),
+            ]
+        }
+        Probe::Tcp { port } => vec![
+            "CMD".into(),
+            "python3".into(),
+            "-c".into(),
+            format!("import socket; socket.create_connection(('127.0.0.1', {port}), 3)"),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_probes_become_python_health_checks_that_accept_the_expected_codes() {
+        let cmd = health_command(&ankyra_catalog::Probe::Http {
+            port: 9292,
+            path: "/".into(),
+            expect: vec![200, 300],
+        });
+        assert_eq!(cmd[..3], ["CMD", "python3", "-c"]);
+        assert!(cmd[3].contains("http://127.0.0.1:9292/"));
+        assert!(cmd[3].contains("(200, 300,)"));
     }
 }

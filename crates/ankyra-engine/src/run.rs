@@ -165,10 +165,12 @@ impl Engine {
                     component: c.name.clone(),
                 })?;
             // HAProxy's file follows the running backends: its hash is the record's overrides only.
+            // A change of files, command or environment replaces the instances.
+            // HAProxy's file follows the running backends: it is hashed apart.
             let hash = if c.kind == ComponentKind::LoadBalancer {
                 ankyra_plan::config_hash(&c.config)
             } else {
-                files::hash(&process.files)
+                files::hash_process(&process)
             };
             hashes.insert(c.name.clone(), hash);
             processes.insert(c.name.clone(), process);
@@ -320,12 +322,6 @@ impl Engine {
             if failure.is_some() {
                 break 'waves;
             }
-            // Registration needs keystone behind HAProxy, so it follows each wave.
-            for (_, step) in &wave {
-                if matches!(step.kind, StepKind::Create) {
-                    self.register(r, &p, &step.component).await?;
-                }
-            }
             index += wave.len() as u32;
         }
         if let Some(e) = failure {
@@ -359,12 +355,9 @@ impl Engine {
         component: &str,
     ) -> Result<(), EngineError> {
         let catalog = Catalog::get();
-        let Ok((def, svc)) = catalog.component(component) else {
+        let Ok((_, svc)) = catalog.component(component) else {
             return Ok(());
         };
-        if def.kind != ComponentKind::Api {
-            return Ok(());
-        }
         let cx = self.context(r, &p.network, &p.secrets);
         let Some(reg) = svc.registration(&cx) else {
             return Ok(());
@@ -480,6 +473,9 @@ impl Engine {
             .any(|ch| matches!(ch, Change::Version { .. }));
         match step.kind {
             StepKind::Create => {
+                // The service's user and endpoints exist before its first process
+                // starts (nova's conductor talks to placement as `nova`).
+                self.register(r, p, &spec.name).await?;
                 if bootstrap {
                     c.run_jobs(&before).await?;
                 }

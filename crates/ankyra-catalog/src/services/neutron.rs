@@ -59,7 +59,13 @@ impl Service for Neutron {
         &VERSIONS
     }
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
-        pypi_image("neutron", "neutron", version, release, (9696, "/"), vec![])
+        let mut recipe = pypi_image("neutron", "neutron", version, release, (9696, "/"), vec![]);
+        // neutron-db-manage's sanity checks import neutron.privileged, which
+        // needs pyroute2, although neutron (29) no longer requires it.
+        if let crate::ImageSource::Pypi { extras, .. } = &mut recipe.source {
+            extras.push("pyroute2");
+        }
+        recipe
     }
     fn secrets(&self) -> &'static [SecretSpec] {
         &[

@@ -105,8 +105,9 @@ impl Service for Nova {
     fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
         let conf = nova_conf(component, cx)?;
         if component == "nova-api" {
-            // nova-api reads sys.argv: plain gunicorn. api-paste.ini stays in
-            // the venv, so the config files are only nova.conf.
+            // nova-api reads sys.argv: plain gunicorn. Its WSGI loader takes the
+            // FIRST config file as the paste file: the venv's api-paste.ini (an
+            // absolute path wins over OS_NOVA_CONFIG_DIR), then nova.conf.
             return Some(
                 WsgiApp {
                     app: "nova.wsgi.osapi_compute:application",
@@ -114,7 +115,10 @@ impl Service for Nova {
                     workers: 1,
                     env: vec![
                         ("OS_NOVA_CONFIG_DIR".into(), CONF_DIR.into()),
-                        ("OS_NOVA_CONFIG_FILES".into(), "nova.conf".into()),
+                        (
+                            "OS_NOVA_CONFIG_FILES".into(),
+                            format!("{VENV}/etc/nova/api-paste.ini;nova.conf"),
+                        ),
                     ],
                     files: vec![conf],
                     volumes: Vec::new(),

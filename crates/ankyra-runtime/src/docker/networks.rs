@@ -20,6 +20,22 @@ pub struct NetworkInfo {
     pub labels: HashMap<String, String>,
 }
 
+impl From<bollard::models::Network> for NetworkInfo {
+    fn from(n: bollard::models::Network) -> Self {
+        NetworkInfo {
+            name: n.name.unwrap_or_default(),
+            subnets: n
+                .ipam
+                .and_then(|i| i.config)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| c.subnet)
+                .collect(),
+            labels: n.labels.unwrap_or_default(),
+        }
+    }
+}
+
 impl Docker {
     /// Every network's name, subnets and labels.
     pub async fn networks(&self) -> Result<Vec<NetworkInfo>, DockerError> {
@@ -28,20 +44,7 @@ impl Docker {
             .list_networks(None::<ListNetworksOptions<String>>)
             .await
             .map_err(DockerError::api("list networks", "engine"))?;
-        Ok(list
-            .into_iter()
-            .map(|n| NetworkInfo {
-                name: n.name.unwrap_or_default(),
-                subnets: n
-                    .ipam
-                    .and_then(|i| i.config)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|c| c.subnet)
-                    .collect(),
-                labels: n.labels.unwrap_or_default(),
-            })
-            .collect())
+        Ok(list.into_iter().map(NetworkInfo::from).collect())
     }
 
     /// A network by name, if it exists.
@@ -51,17 +54,7 @@ impl Docker {
             .inspect_network(name, None::<InspectNetworkOptions<String>>)
             .await
         {
-            Ok(n) => Ok(Some(NetworkInfo {
-                name: n.name.unwrap_or_default(),
-                subnets: n
-                    .ipam
-                    .and_then(|i| i.config)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|c| c.subnet)
-                    .collect(),
-                labels: n.labels.unwrap_or_default(),
-            })),
+            Ok(n) => Ok(Some(NetworkInfo::from(n))),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(DockerError::api("inspect network", name)(e)),
         }

@@ -372,7 +372,18 @@ impl Engine {
             component: component.into(),
             message: format!("registering {} in keystone", reg.service_type),
         });
-        let id = Identity::login(&p.network.vip, &admin).await?;
+        // HAProxy marks a new keystone up after its checks pass (rise 2 x 2 s): wait for it.
+        let started = Instant::now();
+        let id = loop {
+            match Identity::login(&p.network.vip, &admin).await {
+                Ok(id) => break id,
+                Err(e) if started.elapsed() < Duration::from_secs(120) => {
+                    tracing::debug!(error = %e, "keystone not reachable through HAProxy yet");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         id.register(&reg, password).await
     }
 

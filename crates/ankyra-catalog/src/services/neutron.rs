@@ -13,7 +13,7 @@ use crate::openstack::{
 use crate::types::{
     pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules,
 };
-use crate::wsgi::{WsgiApp, VENV};
+use crate::wsgi::{Preload, WsgiApp, VENV};
 
 /// The Neutron service.
 pub struct Neutron;
@@ -99,6 +99,12 @@ impl Service for Neutron {
                 probe: ("/", &[200]),
             }
             .process()
+            // Without service plugins nothing loads every DB model, and the
+            // ports API then fails on `Port.port_forwardings`: load and map them all.
+            .preload(
+                "import neutron.db.migration.models.head, sqlalchemy.orm  # noqa: F401\n\
+                 sqlalchemy.orm.configure_mappers()",
+            )
         })
     }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {

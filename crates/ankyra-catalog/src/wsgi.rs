@@ -76,6 +76,24 @@ impl WsgiApp {
     }
 }
 
+/// Extra Python run in a gunicorn master before workers fork.
+pub trait Preload {
+    /// Adds the line `python` to the process's `gunicorn.conf.py`.
+    fn preload(self, python: &str) -> Self;
+}
+
+impl Preload for ProcessSpec {
+    fn preload(mut self, python: &str) -> Self {
+        for f in &mut self.files {
+            if f.path.ends_with("/gunicorn.conf.py") {
+                f.content.push_str(python);
+                f.content.push('\n');
+            }
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,23 +113,5 @@ mod tests {
         assert_eq!(p.command, vec!["/opt/openstack/bin/gunicorn".to_string()]);
         assert_eq!(p.workdir.as_deref(), Some(GUNICORN_DIR));
         assert!(p.files[0].content.contains("bind = \"0.0.0.0:8778\""));
-    }
-}
-
-/// Extra Python run in a gunicorn master before workers fork.
-pub trait Preload {
-    /// Adds the line `python` to the process's `gunicorn.conf.py`.
-    fn preload(self, python: &str) -> Self;
-}
-
-impl Preload for ProcessSpec {
-    fn preload(mut self, python: &str) -> Self {
-        for f in &mut self.files {
-            if f.path.ends_with("/gunicorn.conf.py") {
-                f.content.push_str(python);
-                f.content.push('\n');
-            }
-        }
-        self
     }
 }

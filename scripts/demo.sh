@@ -28,4 +28,5 @@ OS_CLIENT_CONFIG_FILE="$clouds_yaml" "$osc" --os-cloud "$cloud" token issue -f v
 OS_CLIENT_CONFIG_FILE="$clouds_yaml" "$osc" --os-cloud "$cloud" catalog list -f value -c Name -c Type
 echo
 echo "Use it:  OS_CLIENT_CONFIG_FILE=$clouds_yaml $osc --os-cloud $cloud server list"
-echo "Change it: $ankyra set $cloud keystone=30.0.0 && $ankyra plan $cloud"
+echo "Change it: edit demo/$cloud.yaml (a version, a replica count, a config override), then"
+echo "           $ankyra plan -f demo/$cloud.yaml && $ankyra apply -f demo/$cloud.yaml"

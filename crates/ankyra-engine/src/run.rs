@@ -616,7 +616,7 @@ impl Engine {
             revision,
             clouds_yaml: exists("clouds.yaml"),
             openrc: exists("openrc"),
-            components: report(r, revision, &running),
+            components: report(r, &running),
         })
     }
 

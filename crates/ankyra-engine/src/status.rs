@@ -64,7 +64,6 @@ pub struct StatusReport {
 /// Builds the report from the desired record and the cloud's containers.
 pub fn report(
     resolved: &ResolvedRecord,
-    revision: u64,
     running: &BTreeMap<String, Vec<ContainerInfo>>,
 ) -> Vec<ComponentStatus> {
     let mut names: Vec<String> = resolved.components.iter().map(|c| c.name.clone()).collect();
@@ -75,7 +74,6 @@ pub fn report(
             .cloned()
             .collect::<Vec<_>>(),
     );
-    let _ = revision;
     names
         .into_iter()
         .map(|name| {

@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::revisions::{commit_record, resolved_revision};
 use crate::{load_record, OpsError};
 
-fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
+/// The async runtime the engine's verbs run on (two cores: two workers).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

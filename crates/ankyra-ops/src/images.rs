@@ -8,18 +8,11 @@ use ankyra_images::{BuildOptions, BuiltImage, ImageInfo};
 use ankyra_model::Version;
 use ankyra_runtime::Docker;
 
+use crate::deploy::runtime;
 use crate::{load_record, OpsError};
 
 /// Image build progress, as the CLI draws it.
 pub use ankyra_images::{ImageEvent, Reporter as ImageReporter};
-
-fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| OpsError::Runtime { source })
-}
 
 fn bad(text: &str, reason: impl Into<String>, help: Option<String>) -> OpsError {
     OpsError::BadAssignment {

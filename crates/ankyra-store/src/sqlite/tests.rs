@@ -82,15 +82,14 @@ fn single_handle_checks_pass_in_memory() {
     }
 }
 
-/// Set for the child processes of [`two_processes_put_revisions_to_one_file`].
+/// Set when the test binary runs as one of the writer processes of
+/// [`two_processes_put_revisions_to_one_file`].
 const CHILD_STORE: &str = "ANKYRA_STORE_TEST_CHILD_STORE";
 const CHILD_PUTS: u64 = 25;
 
-#[test]
-#[ignore = "a helper run by two_processes_put_revisions_to_one_file"]
-fn child_process_puts_revisions() {
-    let path = std::env::var_os(CHILD_STORE).expect("run by the parent test");
-    let mut store = SqliteStore::open(Path::new(&path)).expect("open");
+/// The writer side: puts `CHILD_PUTS` revisions into the shared file.
+fn put_revisions_as_a_child(path: &Path) {
+    let mut store = SqliteStore::open(path).expect("open");
     for i in 0..CHILD_PUTS {
         let content = format!("{}-{i}", std::process::id());
         let (_, created) = store
@@ -100,8 +99,14 @@ fn child_process_puts_revisions() {
     }
 }
 
+/// Runs itself twice as child processes (the same test, with `CHILD_STORE`
+/// set) that write to one store file at once: every revision gets its own number.
 #[test]
 fn two_processes_put_revisions_to_one_file() {
+    if let Some(path) = std::env::var_os(CHILD_STORE) {
+        put_revisions_as_a_child(Path::new(&path));
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("store.db");
     drop(SqliteStore::open(&path).expect("create"));
@@ -109,8 +114,8 @@ fn two_processes_put_revisions_to_one_file() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             Command::new(&test_binary)
-                .args(["--exact", "--ignored", "--quiet"])
-                .arg("sqlite::tests::child_process_puts_revisions")
+                .args(["--exact", "--quiet"])
+                .arg("sqlite::tests::two_processes_put_revisions_to_one_file")
                 .env(CHILD_STORE, &path)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -120,15 +125,11 @@ fn two_processes_put_revisions_to_one_file() {
         .collect();
     for child in children {
         let output = child.wait_with_output().expect("child runs");
-        assert!(
-            output.status.success(),
-            "child failed: {}",
-            String::from_utf8_lossy(&output.stdout)
-        );
         let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "child failed: {stdout}");
         assert!(
             stdout.contains("1 passed"),
-            "the child ran the helper: {stdout}"
+            "the child ran the writer: {stdout}"
         );
     }
     let store = SqliteStore::open(&path).expect("reopen");

@@ -29,6 +29,20 @@ pub struct CloudContext {
     pub overrides: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>,
 }
 
+/// A smoke check of one new API instance, called on its own address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Smoke {
+    /// Issue an admin token on the instance and validate it there (keystone).
+    Token,
+    /// GET `path` with an admin token; any 2xx passes.
+    Get {
+        /// The path, e.g. `/v2/images`.
+        path: &'static str,
+        /// Extra headers (microversions).
+        headers: &'static [(&'static str, &'static str)],
+    },
+}
+
 /// One API instance behind HAProxy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Backend {
@@ -38,6 +52,8 @@ pub struct Backend {
     pub address: String,
     /// Its port.
     pub port: u16,
+    /// In rotation; `false` keeps it out (`disabled`: HAProxy's maintenance).
+    pub enabled: bool,
 }
 
 /// A file the engine writes on the host and mounts read-only into the container.

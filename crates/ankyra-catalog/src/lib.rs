@@ -20,7 +20,7 @@ pub use release::{release_index, Release, DEFAULT_RELEASE, RELEASES};
 pub use types::{
     ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules,
 };
-pub use validate::{resolve, validate_record, ResolvedComponent, ResolvedRecord};
+pub use validate::{resolve, validate_record, ResolvedComponent, ResolvedRecord, Rollout};
 
 /// Every service Ankyra knows, one line each.
 pub static ALL: &[&dyn Service] = &[
@@ -36,5 +36,5 @@ pub static ALL: &[&dyn Service] = &[
 ];
 pub use deploy::{
     Backend, CloudContext, ConfigFile, Job, JobWhen, Probe, ProcessSpec, Registration, SecretSpec,
-    VolumeMount,
+    Smoke, VolumeMount,
 };

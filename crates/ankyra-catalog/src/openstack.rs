@@ -129,6 +129,56 @@ pub fn db_job(
     }
 }
 
+/// Where snapshot jobs read and write dumps (a writable directory the engine mounts).
+pub const SNAPSHOT_DIR: &str = "/var/lib/ankyra-snapshot";
+
+/// A consistent dump (one transaction) of `dbs` into `SNAPSHOT_DIR/<file>`,
+/// in a one-shot container of the `mariadb` image.
+pub fn snapshot_job(cx: &CloudContext, service: &str, dbs: &[&str], file: &str) -> Job {
+    Job {
+        name: format!("{service} database snapshot"),
+        component: "mariadb".into(),
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "mariadb-dump --defaults-extra-file={DB_CLIENT_CNF} -h mariadb \
+                 --single-transaction --hex-blob --routines --triggers --add-drop-database \
+                 --databases {} > {SNAPSHOT_DIR}/{file}.partial && \
+                 mv {SNAPSHOT_DIR}/{file}.partial {SNAPSHOT_DIR}/{file}",
+                dbs.join(" ")
+            ),
+        ],
+        files: vec![ConfigFile {
+            path: DB_CLIENT_CNF.into(),
+            content: root_client_cnf(cx),
+            secret: true,
+        }],
+        when: JobWhen::Before,
+    }
+}
+
+/// Loads a dump made by [`snapshot_job`] back (it drops and recreates the databases).
+pub fn restore_job(cx: &CloudContext, service: &str, file: &str) -> Job {
+    Job {
+        name: format!("{service} database restore"),
+        component: "mariadb".into(),
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "mariadb --defaults-extra-file={DB_CLIENT_CNF} -h mariadb < {SNAPSHOT_DIR}/{file}"
+            ),
+        ],
+        files: vec![ConfigFile {
+            path: DB_CLIENT_CNF.into(),
+            content: root_client_cnf(cx),
+            secret: true,
+        }],
+        when: JobWhen::Before,
+    }
+}
+
 /// A job running `command` (no secrets) in `component`'s container.
 pub fn job(name: &str, component: &str, command: &[&str], when: JobWhen) -> Job {
     Job {

@@ -118,6 +118,25 @@ pub trait Service: Sync {
     fn bootstrap(&self, _component: &str, _cx: &crate::CloudContext) -> Vec<crate::Job> {
         Vec::new()
     }
+    /// Schema jobs of an upgrade, run with the NEW image while the old
+    /// version still serves (expand, migrate); never contract.
+    fn upgrade_jobs(&self, component: &str, cx: &crate::CloudContext) -> Vec<crate::Job> {
+        // Without expand/migrate phases the service's own sync is all there is
+        // (its database already exists: the creation job, run in the mariadb
+        // image, is left out).
+        self.bootstrap(component, cx)
+            .into_iter()
+            .filter(|j| j.when == crate::JobWhen::Before && j.component == component)
+            .collect()
+    }
+    /// Jobs that finish an upgrade once the operator trusts it (contract).
+    fn finalize_jobs(&self, _component: &str, _cx: &crate::CloudContext) -> Vec<crate::Job> {
+        Vec::new()
+    }
+    /// The check a new API instance must pass before it takes traffic.
+    fn smoke(&self, _component: &str) -> Option<crate::Smoke> {
+        None
+    }
     /// What to register in keystone for this service.
     fn registration(&self, _cx: &crate::CloudContext) -> Option<crate::Registration> {
         None

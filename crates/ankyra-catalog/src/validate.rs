@@ -2,9 +2,10 @@
 //! versions from the release, images from versions, replicas, hosts.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ankyra_model::{
-    suggest, ConfigOverrides, Record, RecordError, RecordErrors, Version, LOCAL_HOST,
+    suggest, ConfigOverrides, Record, RecordError, RecordErrors, RolloutSpec, Version, LOCAL_HOST,
 };
 use serde::Serialize;
 
@@ -44,6 +45,57 @@ pub struct ResolvedRecord {
     pub components: Vec<ResolvedComponent>,
     /// Host name → engine address.
     pub hosts: BTreeMap<String, String>,
+    /// How instances are replaced during an upgrade.
+    pub rollout: Rollout,
+}
+
+/// How instances are replaced during an upgrade (the record's `spec.rollout`, defaults filled in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    /// New instances started beside the old ones at a time (1 to 16).
+    pub max_surge: u32,
+    /// How long old instances stay running out of rotation after an upgrade,
+    /// for an instant rollback; zero removes them at once.
+    #[serde(rename = "bake_window_secs", serialize_with = "as_secs")]
+    pub bake_window: Duration,
+    /// How long new instances are watched before the old ones go.
+    #[serde(rename = "observe_secs", serialize_with = "as_secs")]
+    pub observe: Duration,
+}
+
+impl Default for Rollout {
+    /// One instance at a time, watched 10 s, old ones kept 15 min.
+    fn default() -> Self {
+        Rollout {
+            max_surge: RolloutSpec::DEFAULT_MAX_SURGE,
+            bake_window: RolloutSpec::DEFAULT_BAKE_WINDOW.as_duration(),
+            observe: RolloutSpec::DEFAULT_OBSERVE.as_duration(),
+        }
+    }
+}
+
+impl Rollout {
+    /// The record's `spec.rollout` with defaults for what it leaves out.
+    pub fn from_spec(spec: Option<&RolloutSpec>) -> Rollout {
+        let d = Rollout::default();
+        let Some(spec) = spec else { return d };
+        Rollout {
+            max_surge: spec.max_surge.as_ref().map_or(d.max_surge, |m| m.value),
+            bake_window: spec
+                .bake_window
+                .as_ref()
+                .map_or(d.bake_window, |b| b.value.as_duration()),
+            observe: spec
+                .observe
+                .as_ref()
+                .map_or(d.observe, |o| o.value.as_duration()),
+        }
+    }
+}
+
+/// Durations are whole seconds in JSON output (`bake_window_secs`, `observe_secs`).
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
 }
 
 /// Validates a record against the catalog: every problem, with its position.
@@ -188,6 +240,7 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
         release,
         components,
         hosts,
+        rollout: Rollout::from_spec(record.spec.rollout.as_ref()),
     })
 }
 
@@ -232,5 +285,51 @@ mod tests {
         assert_eq!(names, ["mariadb", "keystone", "nova-api"]);
         assert_eq!(res.components[1].image, "ankyra/keystone:29.1.0");
         assert_eq!(res.components[2].version.to_string(), "33.0.2");
+    }
+
+    #[test]
+    fn rollout_defaults_fill_what_the_record_leaves_out() {
+        let text = rec("    keystone: {}\n");
+        let res =
+            resolve(&parse_record("x.yaml", text.as_bytes()).expect("parses")).expect("valid");
+        assert_eq!(
+            res.rollout,
+            Rollout {
+                max_surge: 1,
+                bake_window: Duration::from_secs(15 * 60),
+                observe: Duration::from_secs(10),
+            }
+        );
+        assert_eq!(res.rollout, Rollout::default());
+
+        let text = rec("    keystone: {}\n").replace(
+            "  components:",
+            "  rollout:\n    bakeWindow: 0s\n  components:",
+        );
+        let res =
+            resolve(&parse_record("x.yaml", text.as_bytes()).expect("parses")).expect("valid");
+        assert_eq!(res.rollout.max_surge, 1);
+        assert_eq!(res.rollout.bake_window, Duration::ZERO);
+        assert_eq!(res.rollout.observe, Duration::from_secs(10));
+
+        let text = rec("    keystone: {}\n").replace(
+            "  components:",
+            "  rollout: {maxSurge: 4, bakeWindow: 2h, observe: 1m}\n  components:",
+        );
+        let res =
+            resolve(&parse_record("x.yaml", text.as_bytes()).expect("parses")).expect("valid");
+        assert_eq!(
+            res.rollout,
+            Rollout {
+                max_surge: 4,
+                bake_window: Duration::from_secs(7_200),
+                observe: Duration::from_secs(60),
+            }
+        );
+        let json = serde_json::to_value(res.rollout).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({"max_surge": 4, "bake_window_secs": 7200, "observe_secs": 60})
+        );
     }
 }

@@ -69,4 +69,40 @@ pub enum EngineError {
     /// No free subnet for a new cloud network.
     #[error("no free /24 left in 10.231.0.0/16 for a new cloud network")]
     NoSubnet,
+    /// HAProxy's runtime API refused a command.
+    #[error("HAProxy runtime API: `{command}` failed: {detail}")]
+    LoadBalancer {
+        /// The command.
+        command: String,
+        /// HAProxy's answer or the connection error.
+        detail: String,
+    },
+    /// A new instance failed a gate; the old instances were put back.
+    #[error("{component}: {gate} failed, the old instances serve again: {reason}")]
+    GateFailed {
+        /// The component.
+        component: String,
+        /// Which gate (health, smoke check, error rate).
+        gate: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A database snapshot could not be taken or restored.
+    #[error("{component}: database snapshot failed: {detail}")]
+    Snapshot {
+        /// The component.
+        component: String,
+        /// Why.
+        detail: String,
+    },
+    /// A rollback the schema no longer allows.
+    #[error("{component}: cannot go back to {to}: {reason}")]
+    Refused {
+        /// The component.
+        component: String,
+        /// The version asked for.
+        to: String,
+        /// Why, and what to do.
+        reason: String,
+    },
 }

@@ -48,7 +48,7 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
     }
 }
 
-fn ensure_dir(dir: &Path) -> Result<(), EngineError> {
+pub fn ensure_dir(dir: &Path) -> Result<(), EngineError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

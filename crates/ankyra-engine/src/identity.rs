@@ -23,13 +23,18 @@ fn fail(what: &str, detail: impl ToString) -> EngineError {
 }
 
 impl Identity {
-    /// Logs in as admin (project admin, domain default).
+    /// Logs in as admin (project admin, domain default) through HAProxy.
     pub async fn login(vip: &str, admin_password: &str) -> Result<Identity, EngineError> {
+        Identity::login_at(&format!("http://{vip}:5000/v3"), admin_password).await
+    }
+
+    /// Logs in as admin at one keystone (`http://address:5000/v3`).
+    pub async fn login_at(base: &str, admin_password: &str) -> Result<Identity, EngineError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| fail("a session", e))?;
-        let base = format!("http://{vip}:5000/v3");
+        let base = base.to_string();
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": "admin", "domain": {"id": "default"}, "password": admin_password}}},
@@ -57,6 +62,48 @@ impl Identity {
             base,
             token,
         })
+    }
+
+    /// The session's token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Validates `token` (GET /v3/auth/tokens), as every service does on each request.
+    pub async fn validate(&self, token: &str) -> Result<(), EngineError> {
+        let r = self
+            .client
+            .get(format!("{}/auth/tokens", self.base))
+            .header("X-Auth-Token", &self.token)
+            .header("X-Subject-Token", token)
+            .send()
+            .await
+            .map_err(|e| fail("a token validation", e))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(fail(
+                "a token validation",
+                format!("keystone answered {}", r.status()),
+            ))
+        }
+    }
+
+    /// GET `url` with this session's token; the status and the first bytes of the body.
+    pub async fn get(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, String), EngineError> {
+        let mut req = self.client.get(url).header("X-Auth-Token", &self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.map_err(|e| fail(url, e))?;
+        let status = r.status().as_u16();
+        let mut text = r.text().await.unwrap_or_default();
+        text.truncate(300);
+        Ok((status, text))
     }
 
     async fn call(

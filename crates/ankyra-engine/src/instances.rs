@@ -36,7 +36,7 @@ pub struct Component<'a> {
 }
 
 impl Component<'_> {
-    fn say(&self, message: impl Into<String>) {
+    pub(crate) fn say(&self, message: impl Into<String>) {
         self.reporter.event(Event::Progress {
             component: self.spec.name.clone(),
             message: message.into(),

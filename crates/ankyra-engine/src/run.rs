@@ -1,6 +1,6 @@
 //! Apply, reconcile, status and destroy: the engine's entry points.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use ankyra_catalog::{
 };
 use ankyra_plan::{Change, Desired, Plan, Step, StepKind};
 use ankyra_runtime::{ContainerInfo, Docker};
-use ankyra_store::{StepState, Store};
+use ankyra_store::{Standby, StepState, Store};
 use futures_util::future::join_all;
 use serde::Serialize;
 
@@ -23,6 +23,38 @@ use crate::{access, files, naming, observe, secrets, EngineError};
 
 /// The secret holding keystone's admin password.
 pub const ADMIN_SECRET: &str = "keystone-admin-password";
+
+/// A rollback inside the bake window: a load-balancer switch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Switch {
+    /// The component.
+    pub component: String,
+    /// From the first runtime API call to the last old instance out of rotation.
+    pub seconds: f64,
+}
+
+/// Old instances left running out of rotation after an upgrade.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parked {
+    /// The component.
+    pub component: String,
+    /// Their containers.
+    pub containers: Vec<String>,
+    /// The version they run.
+    pub version: String,
+    /// When the bake window ends (seconds since the Unix epoch).
+    pub until_unix: i64,
+}
+
+/// How an apply may change the cloud.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Run bootstrap jobs of new components (databases, keys, users).
+    pub bootstrap: bool,
+    /// Allow going back past a finalized schema by restoring the snapshot
+    /// taken before that upgrade (what was written since is lost).
+    pub restore_snapshot: bool,
+}
 
 /// What an apply did.
 #[derive(Debug, Clone, Serialize)]
@@ -37,23 +69,47 @@ pub struct ApplyOutcome {
     pub clouds_yaml: Option<String>,
     /// The admin's openrc, when keystone runs.
     pub openrc: Option<String>,
+    /// Rollbacks done as load-balancer switches.
+    pub switches: Vec<Switch>,
+    /// Old instances kept for the bake window.
+    pub parked: Vec<Parked>,
+    /// Database snapshots taken before schema upgrades (component, bytes).
+    pub snapshots: Vec<(String, u64)>,
+}
+
+/// What one step leaves for the store.
+#[derive(Default)]
+struct StepOutcome {
+    parked: Option<Vec<ContainerInfo>>,
+    switched: Option<f64>,
+    clear_standby: bool,
 }
 
 /// Runs plans on one Docker Engine.
 pub struct Engine {
-    docker: Docker,
+    pub(crate) docker: Docker,
     state_dir: PathBuf,
-    reporter: Arc<dyn Reporter>,
+    pub(crate) reporter: Arc<dyn Reporter>,
 }
 
 /// Everything rendered for one apply.
-struct Prepared {
-    network: Network,
+pub(crate) struct Prepared {
+    pub(crate) cloud: String,
+    pub(crate) network: Network,
     processes: BTreeMap<String, ProcessSpec>,
     hashes: BTreeMap<String, String>,
-    images: BTreeMap<String, String>,
-    secrets: BTreeMap<String, String>,
+    pub(crate) images: BTreeMap<String, String>,
+    pub(crate) secrets: BTreeMap<String, String>,
     desired: Desired,
+    pub(crate) rollout: ankyra_catalog::Rollout,
+    /// Standby sets recorded in the store when the apply began.
+    standby: Vec<Standby>,
+    /// The load balancer's context (its overrides), for rewriting its file.
+    lb_context: Option<CloudContext>,
+    /// The containers of each standby set that still exist.
+    standby_containers: BTreeMap<String, Vec<ContainerInfo>>,
+    /// Instances out of rotation (maintenance in HAProxy, `disabled` in its file).
+    pub(crate) parked: tokio::sync::Mutex<BTreeSet<String>>,
 }
 
 impl Engine {
@@ -74,7 +130,7 @@ impl Engine {
         &self.docker
     }
 
-    fn cloud_dir(&self, cloud: &str) -> PathBuf {
+    pub(crate) fn cloud_dir(&self, cloud: &str) -> PathBuf {
         self.state_dir.join("clouds").join(cloud)
     }
 
@@ -99,6 +155,7 @@ impl Engine {
     fn backends(
         net: &Network,
         running: &BTreeMap<String, Vec<ContainerInfo>>,
+        parked: &BTreeSet<String>,
     ) -> BTreeMap<String, Vec<Backend>> {
         let catalog = Catalog::get();
         let mut out = BTreeMap::new();
@@ -118,6 +175,7 @@ impl Engine {
                         name: c.name.clone(),
                         address: ip.clone(),
                         port,
+                        enabled: !parked.contains(&c.name),
                     })
                 })
                 .collect();
@@ -144,10 +202,16 @@ impl Engine {
             )
         };
         let running = observe::containers(&self.docker, &r.cloud).await?;
+        let standby = store.standbys(&r.cloud)?;
+        let parked: BTreeSet<String> = standby
+            .iter()
+            .flat_map(|s| s.containers.iter().cloned())
+            .collect();
         let catalog = Catalog::get();
         let mut processes = BTreeMap::new();
         let mut hashes = BTreeMap::new();
         let mut images = BTreeMap::new();
+        let mut lb_context = None;
         for c in &r.components {
             let (_, svc) = catalog
                 .component(&c.name)
@@ -157,16 +221,17 @@ impl Engine {
             let mut cx = self.context(r, &network, &secrets);
             cx.overrides = c.config.clone();
             if c.kind == ComponentKind::LoadBalancer {
-                cx.backends = Self::backends(&network, &running);
+                cx.backends = Self::backends(&network, &running, &parked);
+                lb_context = Some(cx.clone());
             }
             let process = svc
                 .process(&c.name, &cx)
                 .ok_or_else(|| EngineError::NotRunnable {
                     component: c.name.clone(),
                 })?;
-            // HAProxy's file follows the running backends: its hash is the record's overrides only.
-            // A change of files, command or environment replaces the instances.
-            // HAProxy's file follows the running backends: it is hashed apart.
+            // HAProxy's file follows the running backends: its hash is the
+            // record's overrides only. For every other component a change of
+            // files, command or environment replaces the instances.
             let hash = if c.kind == ComponentKind::LoadBalancer {
                 ankyra_plan::config_hash(&c.config)
             } else {
@@ -183,12 +248,30 @@ impl Engine {
             }
         }
         Ok(Prepared {
+            cloud: r.cloud.clone(),
             network,
             processes,
             hashes,
             images,
             secrets,
             desired,
+            rollout: r.rollout,
+            lb_context,
+            standby_containers: standby
+                .iter()
+                .map(|sb| {
+                    let infos = running
+                        .get(&sb.component)
+                        .into_iter()
+                        .flatten()
+                        .filter(|c| sb.containers.contains(&c.name))
+                        .cloned()
+                        .collect();
+                    (sb.component.clone(), infos)
+                })
+                .collect(),
+            standby,
+            parked: tokio::sync::Mutex::new(parked),
         })
     }
 
@@ -216,6 +299,21 @@ impl Engine {
         Ok(())
     }
 
+    /// What runs in rotation: parked instances (kept for a rollback) are not
+    /// part of the cloud the planner sees.
+    async fn active(
+        &self,
+        p: &Prepared,
+    ) -> Result<BTreeMap<String, Vec<ContainerInfo>>, EngineError> {
+        let parked = p.parked.lock().await.clone();
+        let mut running = observe::containers(&self.docker, &p.cloud).await?;
+        for list in running.values_mut() {
+            list.retain(|c| !parked.contains(&c.name));
+        }
+        running.retain(|_, l| !l.is_empty());
+        Ok(running)
+    }
+
     /// Plans the record against what runs.
     pub async fn plan(
         &self,
@@ -224,7 +322,7 @@ impl Engine {
     ) -> Result<Plan, EngineError> {
         // Planning changes nothing: no network, no secret is created.
         let p = self.prepare(store, r, false).await?;
-        let running = observe::containers(&self.docker, &r.cloud).await?;
+        let running = self.active(&p).await?;
         Ok(ankyra_plan::plan(&p.desired, &observe::observed(&running))?)
     }
 
@@ -234,19 +332,74 @@ impl Engine {
         store: &mut dyn Store,
         r: &ResolvedRecord,
         revision: u64,
-        bootstrap: bool,
+        options: ApplyOptions,
     ) -> Result<ApplyOutcome, EngineError> {
-        let owner = format!(
-            "{}@{}",
-            std::env::var("USER").unwrap_or_else(|_| "ankyra".into()),
-            std::process::id()
-        );
-        let lock = store.acquire_lock(&r.cloud, &owner, Duration::from_secs(3600))?;
+        let lock = store.acquire_lock(&r.cloud, &owner(), Duration::from_secs(3600))?;
         let result = self
-            .apply_locked(store, r, revision, bootstrap, lock.token)
+            .apply_locked(store, r, revision, options, lock.token)
             .await;
         let _ = store.release_lock(&r.cloud, lock.token);
         result
+    }
+
+    /// Refuses to go back past a finalized (contracted) schema unless the
+    /// snapshot taken before that upgrade is to be restored; returns the
+    /// snapshots to restore, by component.
+    fn check_downgrades(
+        store: &dyn Store,
+        cloud: &str,
+        plan: &Plan,
+        options: ApplyOptions,
+    ) -> Result<BTreeMap<String, u64>, EngineError> {
+        let mut restore = BTreeMap::new();
+        let migrations = store.migrations(cloud)?;
+        for step in &plan.steps {
+            for ch in &step.changes {
+                let Change::Version { from, to, .. } = ch else {
+                    continue;
+                };
+                let (Ok(from_v), Ok(to_v)) = (
+                    from.parse::<ankyra_model::Version>(),
+                    to.parse::<ankyra_model::Version>(),
+                ) else {
+                    continue;
+                };
+                if to_v >= from_v {
+                    continue;
+                }
+                // The oldest finalized migration past the target decides.
+                let blocking = migrations.iter().rev().find(|m| {
+                    m.component == step.component
+                        && m.finalized_at.is_some()
+                        && m.to_version
+                            .parse::<ankyra_model::Version>()
+                            .is_ok_and(|v| v > to_v)
+                        && m.from_version
+                            .parse::<ankyra_model::Version>()
+                            .is_ok_and(|v| v < m.to_version.parse().unwrap_or(v.clone()))
+                });
+                let Some(m) = blocking else { continue };
+                if !options.restore_snapshot {
+                    return Err(EngineError::Refused {
+                        component: step.component.clone(),
+                        to: to.clone(),
+                        reason: format!(
+                            "the upgrade {} → {} was finalized ({}): its schema was contracted and \
+                             {to} cannot run on it. Use --restore-snapshot to restore the database \
+                             snapshot taken before that upgrade (revision {}); everything written \
+                             to {}'s database since then is lost",
+                            m.from_version,
+                            m.to_version,
+                            m.finalized_at.clone().unwrap_or_default(),
+                            m.revision,
+                            step.component
+                        ),
+                    });
+                }
+                restore.insert(step.component.clone(), m.id);
+            }
+        }
+        Ok(restore)
     }
 
     async fn apply_locked(
@@ -254,12 +407,14 @@ impl Engine {
         store: &mut dyn Store,
         r: &ResolvedRecord,
         revision: u64,
-        bootstrap: bool,
+        options: ApplyOptions,
         token: u64,
     ) -> Result<ApplyOutcome, EngineError> {
         let p = self.prepare(store, r, true).await?;
-        let running = observe::containers(&self.docker, &r.cloud).await?;
+        self.expire(store, &p).await?;
+        let running = self.active(&p).await?;
         let plan = ankyra_plan::plan(&p.desired, &observe::observed(&running))?;
+        let restore = Self::check_downgrades(store, &r.cloud, &plan, options)?;
         self.reporter.event(Event::Planned {
             steps: plan.steps.len(),
         });
@@ -271,6 +426,9 @@ impl Engine {
         let op = store.journal_begin(&r.cloud, revision, "apply", token)?;
         let mut index = 0u32;
         let mut failure = None;
+        let mut switches = Vec::new();
+        let mut parked_out = Vec::new();
+        let mut snapshots = Vec::new();
         'waves: for wave in waves(&plan) {
             for s in &wave {
                 store.journal_step(
@@ -281,28 +439,97 @@ impl Engine {
                     &s.1.reason(),
                 )?;
             }
+            // Snapshots first, one at a time: the store is not shared by the steps.
+            for (_, step) in &wave {
+                if let Some(id) = restore.get(&step.component) {
+                    let dump = store.snapshot(*id)?;
+                    self.reporter.event(Event::Progress {
+                        component: step.component.clone(),
+                        message: format!(
+                            "restoring the database snapshot of migration {id} ({} bytes): later writes are lost",
+                            dump.len()
+                        ),
+                    });
+                    let cx = self.context(r, &p.network, &p.secrets);
+                    self.restore(&p, &cx, &step.component, &dump).await?;
+                } else if let Some((from, to)) = self.needs_snapshot(&p, step) {
+                    self.reporter.event(Event::Progress {
+                        component: step.component.clone(),
+                        message: "snapshot of its database before the schema upgrade".into(),
+                    });
+                    let cx = self.context(r, &p.network, &p.secrets);
+                    if let Some(bytes) = self.snapshot(&p, &cx, &step.component).await? {
+                        store.record_migration(
+                            &r.cloud,
+                            &step.component,
+                            &from,
+                            &to,
+                            revision,
+                            &bytes,
+                        )?;
+                        snapshots.push((step.component.clone(), bytes.len() as u64));
+                    }
+                }
+            }
             let results = join_all(
                 wave.iter()
-                    .map(|(_, step)| self.run_step(r, &p, step, revision, bootstrap)),
+                    .map(|(_, step)| self.run_step(r, &p, step, revision, options.bootstrap)),
             )
             .await;
-            let touched_api = wave.iter().any(|(_, s)| {
-                p.desired
-                    .component(&s.component)
-                    .is_none_or(|c| c.kind == ComponentKind::Api)
+            let reload_lb = wave.iter().any(|(_, s)| {
+                s.kind != StepKind::Replace
+                    && p.desired
+                        .component(&s.component)
+                        .is_none_or(|c| c.kind == ComponentKind::Api)
             });
-            if touched_api {
+            if reload_lb {
                 self.update_lb(r, &p).await?;
             }
             for ((i, step), res) in wave.iter().zip(results) {
                 match res {
-                    Ok(()) => store.journal_step(
-                        op,
-                        index + *i as u32,
-                        &step.component,
-                        StepState::Done,
-                        "",
-                    )?,
+                    Ok(out) => {
+                        if out.clear_standby {
+                            store.clear_standby(&r.cloud, &step.component)?;
+                        }
+                        if let Some(seconds) = out.switched {
+                            switches.push(Switch {
+                                component: step.component.clone(),
+                                seconds,
+                            });
+                        }
+                        if let Some(old) = out.parked {
+                            let sb = Standby {
+                                cloud: r.cloud.clone(),
+                                component: step.component.clone(),
+                                containers: old.iter().map(|c| c.name.clone()).collect(),
+                                version: old
+                                    .first()
+                                    .and_then(|c| c.labels.get(naming::LABEL_VERSION).cloned())
+                                    .unwrap_or_default(),
+                                from_revision: old
+                                    .first()
+                                    .and_then(|c| c.labels.get(naming::LABEL_REVISION))
+                                    .and_then(|n| n.parse().ok())
+                                    .unwrap_or(0),
+                                to_revision: revision,
+                                until_unix: now_unix() + p.rollout.bake_window.as_secs() as i64,
+                            };
+                            store.put_standby(&sb)?;
+                            parked_out.push(Parked {
+                                component: sb.component,
+                                containers: sb.containers,
+                                version: sb.version,
+                                until_unix: sb.until_unix,
+                            });
+                        }
+                        store.journal_step(
+                            op,
+                            index + *i as u32,
+                            &step.component,
+                            StepState::Done,
+                            "",
+                        )?
+                    }
                     Err(e) => {
                         store.journal_step(
                             op,
@@ -345,7 +572,163 @@ impl Engine {
             plan,
             clouds_yaml,
             openrc,
+            switches,
+            parked: parked_out,
+            snapshots,
         })
+    }
+
+    /// A version change of a component with schema jobs, not undone by a
+    /// switch to parked instances: (from, to) when a snapshot must come first.
+    fn needs_snapshot(&self, p: &Prepared, step: &Step) -> Option<(String, String)> {
+        if step.kind != StepKind::Replace {
+            return None;
+        }
+        let (from, to) = step.changes.iter().find_map(|ch| match ch {
+            Change::Version { from, to, .. } => Some((from.clone(), to.clone())),
+            _ => None,
+        })?;
+        if self.matching_standby(p, &step.component).is_some() {
+            return None;
+        }
+        let (_, svc) = Catalog::get().component(&step.component).ok()?;
+        let cx = CloudContext {
+            cloud: p.cloud.clone(),
+            ..Default::default()
+        };
+        (!svc.upgrade_jobs(&step.component, &cx).is_empty() && !svc.databases().is_empty())
+            .then_some((from, to))
+    }
+
+    /// The component's parked instances when they run exactly what is wanted
+    /// now (same version, image and config): a rollback inside the bake window.
+    fn matching_standby<'a>(
+        &self,
+        p: &'a Prepared,
+        component: &str,
+    ) -> Option<&'a [ContainerInfo]> {
+        let want = p.desired.component(component)?;
+        let sb = p.standby.iter().find(|s| s.component == component)?;
+        let infos = p.standby_containers.get(component)?;
+        let all_there = infos.len() == sb.containers.len() && !infos.is_empty();
+        let same = infos.iter().all(|c| {
+            c.labels.get(naming::LABEL_VERSION) == Some(&want.version.to_string())
+                && c.labels.get(naming::LABEL_IMAGE) == Some(&want.image)
+                && c.labels.get(naming::LABEL_CONFIG) == Some(&want.config_hash)
+        });
+        (all_there && same).then_some(infos.as_slice())
+    }
+
+    /// Retires standby sets whose bake window has ended.
+    async fn expire(&self, store: &mut dyn Store, p: &Prepared) -> Result<(), EngineError> {
+        let now = now_unix();
+        for sb in &p.standby {
+            if sb.until_unix > now {
+                continue;
+            }
+            self.reporter.event(Event::Progress {
+                component: sb.component.clone(),
+                message: format!(
+                    "bake window over: removing the parked {} instances",
+                    sb.version
+                ),
+            });
+            self.retire(p, &sb.component, &sb.containers).await?;
+            store.clear_standby(&p.cloud, &sb.component)?;
+        }
+        Ok(())
+    }
+
+    /// `ankyra finalize`: runs the component's contract jobs with the image it
+    /// runs now, marks its migrations finalized and retires its parked instances.
+    pub async fn finalize(
+        &self,
+        store: &mut dyn Store,
+        r: &ResolvedRecord,
+        revision: u64,
+        component: &str,
+    ) -> Result<Finalized, EngineError> {
+        let lock = store.acquire_lock(&r.cloud, &owner(), Duration::from_secs(3600))?;
+        let result = self
+            .finalize_locked(store, r, revision, component, lock.token)
+            .await;
+        let _ = store.release_lock(&r.cloud, lock.token);
+        result
+    }
+
+    async fn finalize_locked(
+        &self,
+        store: &mut dyn Store,
+        r: &ResolvedRecord,
+        revision: u64,
+        component: &str,
+        token: u64,
+    ) -> Result<Finalized, EngineError> {
+        let p = self.prepare(store, r, false).await?;
+        let spec = r
+            .components
+            .iter()
+            .find(|c| c.name == component)
+            .ok_or_else(|| EngineError::NotRunnable {
+                component: component.into(),
+            })?;
+        let running = self.active(&p).await?;
+        let runs_wanted = running.get(component).is_some_and(|l| {
+            !l.is_empty()
+                && l.iter()
+                    .all(|c| c.labels.get(naming::LABEL_VERSION) == Some(&spec.version.to_string()))
+        });
+        if !runs_wanted {
+            return Err(EngineError::Refused {
+                component: component.into(),
+                to: spec.version.to_string(),
+                reason: "finalize contracts the schema for the version the record asks for, \
+                         and that version does not run yet: run `ankyra apply` first"
+                    .into(),
+            });
+        }
+        let op = store.journal_begin(&r.cloud, revision, "finalize", token)?;
+        store.journal_step(op, 0, component, StepState::Started, "contract")?;
+        let result = async {
+            let c =
+                self.component(r, &p, spec, revision)
+                    .ok_or_else(|| EngineError::NotRunnable {
+                        component: component.into(),
+                    })?;
+            if let Some(sb) = p.standby.iter().find(|s| s.component == component) {
+                // The old code cannot run on a contracted schema: the parked instances go first.
+                self.retire(&p, component, &sb.containers).await?;
+            }
+            let jobs = Catalog::get()
+                .component(component)
+                .map(|(_, svc)| {
+                    svc.finalize_jobs(component, &self.context(r, &p.network, &p.secrets))
+                })
+                .unwrap_or_default();
+            let refs: Vec<&ankyra_catalog::Job> = jobs.iter().collect();
+            c.run_jobs(&refs).await?;
+            Ok::<Vec<String>, EngineError>(jobs.iter().map(|j| j.name.clone()).collect())
+        }
+        .await;
+        match result {
+            Ok(jobs) => {
+                store.clear_standby(&r.cloud, component)?;
+                let migrations = store.finalize_migrations(&r.cloud, component)?;
+                store.journal_step(op, 0, component, StepState::Done, "")?;
+                store.journal_end(op, "done")?;
+                Ok(Finalized {
+                    component: component.into(),
+                    version: spec.version.to_string(),
+                    jobs,
+                    migrations,
+                })
+            }
+            Err(e) => {
+                store.journal_step(op, 0, component, StepState::Failed, &e.to_string())?;
+                store.journal_end(op, "failed")?;
+                Err(e)
+            }
+        }
     }
 
     async fn register(
@@ -426,24 +809,30 @@ impl Engine {
         step: &Step,
         revision: u64,
         bootstrap: bool,
-    ) -> Result<(), EngineError> {
+    ) -> Result<StepOutcome, EngineError> {
         let started = Instant::now();
         self.reporter.event(Event::StepStarted {
             component: step.component.clone(),
             action: format!("{:?}", step.kind).to_lowercase(),
         });
-        let running = observe::containers(&self.docker, &r.cloud).await?;
-        let existing = running.get(&step.component).cloned().unwrap_or_default();
+        let every = observe::containers(&self.docker, &r.cloud).await?;
+        let existing = self
+            .active(p)
+            .await?
+            .remove(&step.component)
+            .unwrap_or_default();
+        let mut out = StepOutcome::default();
         if step.kind == StepKind::Remove {
-            for c in &existing {
+            for c in every.get(&step.component).into_iter().flatten() {
                 self.docker.stop_container(&c.name, 30).await?;
                 self.docker.remove_container(&c.name).await?;
             }
+            out.clear_standby = true;
             self.reporter.event(Event::StepDone {
                 component: step.component.clone(),
                 seconds: started.elapsed().as_secs_f64(),
             });
-            return Ok(());
+            return Ok(out);
         }
         let spec = r
             .components
@@ -458,9 +847,10 @@ impl Engine {
                 component: step.component.clone(),
             })?;
         let catalog = Catalog::get();
+        let cx = self.context(r, &p.network, &p.secrets);
         let jobs = catalog
             .component(&spec.name)
-            .map(|(_, svc)| svc.bootstrap(&spec.name, &self.context(r, &p.network, &p.secrets)))
+            .map(|(_, svc)| svc.bootstrap(&spec.name, &cx))
             .unwrap_or_default();
         let before: Vec<_> = jobs
             .iter()
@@ -471,8 +861,11 @@ impl Engine {
             .filter(|j| j.when == ankyra_catalog::JobWhen::After)
             .collect();
         let fixed_ip = (spec.kind == ComponentKind::LoadBalancer).then_some(p.network.vip.as_str());
-        let next = existing
-            .iter()
+        // Numbers never repeat while a parked instance may still hold one.
+        let next = every
+            .get(&step.component)
+            .into_iter()
+            .flatten()
             .map(observe::instance_number)
             .max()
             .unwrap_or(0)
@@ -497,27 +890,52 @@ impl Engine {
                     c.run_jobs(&after).await?;
                 }
             }
+            StepKind::Replace if spec.kind == ComponentKind::Api => {
+                if let Some(standby) = self.matching_standby(p, &spec.name) {
+                    // Inside the bake window: a load-balancer switch, no container starts.
+                    out.switched = Some(self.switch_back(p, &c, standby, &existing).await?);
+                    out.clear_standby = true;
+                } else {
+                    if let Some(sb) = p.standby.iter().find(|s| s.component == spec.name) {
+                        // One standby generation at a time: the older one goes.
+                        self.retire(p, &spec.name, &sb.containers).await?;
+                        out.clear_standby = true;
+                    }
+                    if version_changed {
+                        // Expand and migrate with the NEW image while the old version serves.
+                        let upgrade = catalog
+                            .component(&spec.name)
+                            .map(|(_, svc)| svc.upgrade_jobs(&spec.name, &cx))
+                            .unwrap_or_default();
+                        c.run_jobs(&upgrade.iter().collect::<Vec<_>>()).await?;
+                    }
+                    let rolled = self.roll(p, &c, &existing, next).await?;
+                    if p.rollout.bake_window.is_zero() || rolled.parked.is_empty() {
+                        let names: Vec<String> =
+                            rolled.parked.iter().map(|c| c.name.clone()).collect();
+                        self.retire(p, &spec.name, &names).await?;
+                    } else {
+                        out.parked = Some(rolled.parked);
+                        out.clear_standby = false;
+                    }
+                }
+                if version_changed {
+                    c.run_jobs(&after).await?;
+                }
+            }
             StepKind::Replace => {
                 if version_changed {
-                    // Schema changes run with the NEW image, before its instances start.
-                    c.run_jobs(&before).await?;
+                    let upgrade = catalog
+                        .component(&spec.name)
+                        .map(|(_, svc)| svc.upgrade_jobs(&spec.name, &cx))
+                        .unwrap_or_default();
+                    c.run_jobs(&upgrade.iter().collect::<Vec<_>>()).await?;
                 }
-                if spec.kind == ComponentKind::Api {
-                    // Start-first: the new instances pass their gate before the old go.
-                    for n in 0..spec.replicas {
-                        c.start_instance(next + n, None).await?;
-                    }
-                    self.update_lb(r, p).await?;
-                    for old in &existing {
-                        c.remove(old).await?;
-                    }
-                } else {
-                    for old in &existing {
-                        c.remove(old).await?;
-                    }
-                    for n in 0..spec.replicas {
-                        c.start_instance(next + n, fixed_ip).await?;
-                    }
+                for old in &existing {
+                    c.remove(old).await?;
+                }
+                for n in 0..spec.replicas {
+                    c.start_instance(next + n, fixed_ip).await?;
                 }
                 if version_changed {
                     c.run_jobs(&after).await?;
@@ -544,10 +962,50 @@ impl Engine {
             component: step.component.clone(),
             seconds: started.elapsed().as_secs_f64(),
         });
+        Ok(out)
+    }
+
+    /// Rewrites haproxy.cfg from the running API instances (parked ones
+    /// `disabled`) without a reload: the runtime API made the same change,
+    /// and the file makes it survive an HAProxy restart.
+    pub(crate) async fn write_lb_file(&self, p: &Prepared) -> Result<(), EngineError> {
+        let Some(spec) = p
+            .desired
+            .components
+            .iter()
+            .find(|c| c.kind == ComponentKind::LoadBalancer)
+        else {
+            return Ok(());
+        };
+        let Some(process) = self.lb_process(p, &spec.name).await? else {
+            return Ok(());
+        };
+        let dir = self
+            .cloud_dir(&p.cloud)
+            .join("files")
+            .join(format!("{}-live", spec.name));
+        files::materialize(&dir, &process.files)?;
         Ok(())
     }
 
-    /// Rewrites haproxy.cfg from the running API instances and reloads HAProxy.
+    async fn lb_process(
+        &self,
+        p: &Prepared,
+        component: &str,
+    ) -> Result<Option<ProcessSpec>, EngineError> {
+        let Ok((_, svc)) = Catalog::get().component(component) else {
+            return Ok(None);
+        };
+        let Some(mut cx) = p.lb_context.clone() else {
+            return Ok(None);
+        };
+        let running = observe::containers(&self.docker, &p.cloud).await?;
+        let parked = p.parked.lock().await.clone();
+        cx.backends = Self::backends(&p.network, &running, &parked);
+        Ok(svc.process(component, &cx))
+    }
+
+    /// Rewrites haproxy.cfg and reloads HAProxy (new listeners or servers).
     async fn update_lb(&self, r: &ResolvedRecord, p: &Prepared) -> Result<(), EngineError> {
         let Some(spec) = r
             .components
@@ -556,21 +1014,8 @@ impl Engine {
         else {
             return Ok(());
         };
-        let Ok((_, svc)) = Catalog::get().component(&spec.name) else {
-            return Ok(());
-        };
+        self.write_lb_file(p).await?;
         let running = observe::containers(&self.docker, &r.cloud).await?;
-        let mut cx = self.context(r, &p.network, &p.secrets);
-        cx.overrides = spec.config.clone();
-        cx.backends = Self::backends(&p.network, &running);
-        let Some(process) = svc.process(&spec.name, &cx) else {
-            return Ok(());
-        };
-        let dir = self
-            .cloud_dir(&r.cloud)
-            .join("files")
-            .join(format!("{}-live", spec.name));
-        files::materialize(&dir, &process.files)?;
         for c in running
             .get(&spec.name)
             .into_iter()
@@ -595,28 +1040,65 @@ impl Engine {
         if plan.is_empty() {
             return Ok(None);
         }
-        self.apply(store, r, revision, false).await.map(Some)
+        self.apply(store, r, revision, ApplyOptions::default())
+            .await
+            .map(Some)
     }
 
     /// Each component's desired and running version, instances and health.
     pub async fn status(
         &self,
+        store: &dyn Store,
         r: &ResolvedRecord,
         revision: u64,
     ) -> Result<StatusReport, EngineError> {
         let running = observe::containers(&self.docker, &r.cloud).await?;
+        let standby = store.standbys(&r.cloud)?;
+        let migrations = store.migrations(&r.cloud)?;
+        let parked: BTreeSet<String> = standby
+            .iter()
+            .flat_map(|s| s.containers.iter().cloned())
+            .collect();
         let dir = self.cloud_dir(&r.cloud);
         let exists = |n: &str| {
             dir.join(n)
                 .exists()
                 .then(|| dir.join(n).display().to_string())
         };
+        let mut components = report(r, &running, &parked);
+        let now = now_unix();
+        for c in &mut components {
+            if let Some(sb) = standby.iter().find(|s| s.component == c.name) {
+                let mut memory = 0;
+                for name in &sb.containers {
+                    memory += self
+                        .docker
+                        .memory_usage(name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0);
+                }
+                c.bake = Some(crate::status::BakeStatus {
+                    version: sb.version.clone(),
+                    containers: sb.containers.clone(),
+                    until_unix: sb.until_unix,
+                    seconds_left: sb.until_unix - now,
+                    memory_bytes: memory,
+                });
+            }
+            // Newest first: the latest unfinalized schema upgrade of the component.
+            c.not_finalized = migrations
+                .iter()
+                .find(|m| m.component == c.name && m.finalized_at.is_none())
+                .map(|m| format!("{} → {}", m.from_version, m.to_version));
+        }
         Ok(StatusReport {
             cloud: r.cloud.clone(),
             revision,
             clouds_yaml: exists("clouds.yaml"),
             openrc: exists("openrc"),
-            components: report(r, &running),
+            components,
         })
     }
 
@@ -646,6 +1128,36 @@ impl Engine {
         }
         Ok(removed)
     }
+}
+
+/// Who holds a lock: user and process.
+fn owner() -> String {
+    format!(
+        "{}@{}",
+        std::env::var("USER").unwrap_or_else(|_| "ankyra".into()),
+        std::process::id()
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What `ankyra finalize` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finalized {
+    /// The component.
+    pub component: String,
+    /// The version whose schema is now final.
+    pub version: String,
+    /// The contract jobs that ran.
+    pub jobs: Vec<String>,
+    /// Migrations marked finalized.
+    pub migrations: u64,
 }
 
 /// Steps grouped into waves: a step runs once every component it comes after

@@ -42,8 +42,29 @@ pub struct ComponentStatus {
     pub healthy: u32,
     /// `healthy`, `degraded` (fewer healthy than asked) or `missing` (none runs).
     pub health: String,
-    /// Its containers.
+    /// Its containers (parked ones included).
     pub containers: Vec<ContainerStatus>,
+    /// Old instances kept running out of rotation for an instant rollback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bake: Option<BakeStatus>,
+    /// A schema upgrade not finalized yet (`27.1.0 → 29.1.0`): `ankyra finalize` contracts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_finalized: Option<String>,
+}
+
+/// The parked instances of one component during its bake window.
+#[derive(Debug, Clone, Serialize)]
+pub struct BakeStatus {
+    /// The version they run.
+    pub version: String,
+    /// Their containers.
+    pub containers: Vec<String>,
+    /// When the window ends (seconds since the Unix epoch).
+    pub until_unix: i64,
+    /// Seconds left.
+    pub seconds_left: i64,
+    /// Memory they hold, in bytes.
+    pub memory_bytes: u64,
 }
 
 /// A whole cloud.
@@ -65,6 +86,7 @@ pub struct StatusReport {
 pub fn report(
     resolved: &ResolvedRecord,
     running: &BTreeMap<String, Vec<ContainerInfo>>,
+    parked: &std::collections::BTreeSet<String>,
 ) -> Vec<ComponentStatus> {
     let mut names: Vec<String> = resolved.components.iter().map(|c| c.name.clone()).collect();
     names.extend(
@@ -79,7 +101,11 @@ pub fn report(
         .map(|name| {
             let want = resolved.components.iter().find(|c| c.name == name);
             let list = running.get(&name).cloned().unwrap_or_default();
-            let live: Vec<&ContainerInfo> = list.iter().filter(|c| c.is_running()).collect();
+            // Parked instances run but serve nothing: they are shown apart.
+            let live: Vec<&ContainerInfo> = list
+                .iter()
+                .filter(|c| c.is_running() && !parked.contains(&c.name))
+                .collect();
             let healthy = live
                 .iter()
                 .filter(|c| c.health == "healthy" || c.health == "none")
@@ -119,6 +145,8 @@ pub fn report(
                         health: c.health.clone(),
                     })
                     .collect(),
+                bake: None,
+                not_finalized: None,
                 name,
             }
         })

@@ -5,6 +5,7 @@
 //! later against the catalog ([`Version`], [`ImageRef`]) keep their position
 //! in [`Spanned`]. No I/O here.
 
+mod duration;
 mod emit;
 mod error;
 mod image;
@@ -15,13 +16,15 @@ mod span;
 mod version;
 pub mod yaml;
 
+pub use duration::{DurationError, Seconds};
 pub use emit::{scalar as yaml_scalar, to_yaml};
 pub use error::{named_source, suggest, RecordError, RecordErrors, SourceFile};
 pub use image::{ImageRef, ImageRefError};
 pub use names::{is_label, CloudName, NameError};
 pub use parse::{parse_record, MAX_RECORD_BYTES};
 pub use record::{
-    ComponentSpec, ConfigOverrides, HostSpec, Metadata, Record, Spec, API_VERSION, KIND, LOCAL_HOST,
+    ComponentSpec, ConfigOverrides, HostSpec, Metadata, Record, RolloutSpec, Spec, API_VERSION,
+    KIND, LOCAL_HOST,
 };
 pub use span::{Span, Spanned};
 pub use version::{Op, PreRelease, Version, VersionError};

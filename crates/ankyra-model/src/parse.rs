@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::error::{suggest, RecordError, RecordErrors, SourceFile};
 use crate::yaml::{parse_document, Node, NodeKind};
 use crate::{
-    CloudName, ComponentSpec, HostSpec, ImageRef, Metadata, Record, Spanned, Spec, Version,
-    API_VERSION, KIND,
+    CloudName, ComponentSpec, HostSpec, ImageRef, Metadata, Record, RolloutSpec, Seconds, Spanned,
+    Spec, Version, API_VERSION, KIND,
 };
 
 /// Records larger than this are refused before parsing.
@@ -17,9 +17,10 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
 const METADATA_FIELDS: &[&str] = &["name", "labels"];
-const SPEC_FIELDS: &[&str] = &["release", "hosts", "components"];
+const SPEC_FIELDS: &[&str] = &["release", "hosts", "rollout", "components"];
 const HOST_FIELDS: &[&str] = &["engine"];
 const COMPONENT_FIELDS: &[&str] = &["version", "image", "replicas", "hosts", "config"];
+const ROLLOUT_FIELDS: &[&str] = &["maxSurge", "bakeWindow", "observe"];
 
 /// Parses a record from bytes read from `file`. Never panics, whatever the bytes.
 pub fn parse_record(file: &str, bytes: &[u8]) -> Result<Record, RecordErrors> {
@@ -213,6 +214,17 @@ impl Cx {
         path: &str,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<Spanned<T>> {
+        self.parsed_with_help(node, path, None, parse)
+    }
+
+    /// Like [`Cx::parsed`], with `help` (what is valid) on the error.
+    fn parsed_with_help<T, E: std::fmt::Display>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        help: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<Spanned<T>> {
         let s = self.string(node, path)?;
         match parse(&s.value) {
             Ok(v) => Some(Spanned {
@@ -220,10 +232,24 @@ impl Cx {
                 span: s.span,
             }),
             Err(e) => {
-                self.err(node, path, e.to_string(), None);
+                self.err(node, path, e.to_string(), help.map(str::to_string));
                 None
             }
         }
+    }
+
+    /// A duration from `0s` to `max`.
+    fn duration(&mut self, node: &Node, path: &str, max: Seconds) -> Option<Spanned<Seconds>> {
+        let help = format!(
+            "write whole seconds (90) or a number with one unit s, m, h or d (90s, 15m, 2h, 1d), from 0s to {max}"
+        );
+        self.parsed_with_help(node, path, Some(&help), |s| {
+            let d = s.parse::<Seconds>().map_err(|e| e.to_string())?;
+            if d > max {
+                return Err(format!("`{s}` is longer than the maximum of {max}"));
+            }
+            Ok(d)
+        })
     }
 
     fn string_map(&mut self, node: &Node, path: &str) -> BTreeMap<String, String> {
@@ -385,6 +411,10 @@ impl Cx {
                 );
             }
         }
+        let rollout = match f.get("rollout") {
+            Some((_, v)) => self.rollout(v),
+            None => None,
+        };
         let mut components = BTreeMap::new();
         if let Some((_, cnode)) = f.get("components") {
             match &cnode.kind {
@@ -433,8 +463,40 @@ impl Cx {
         Some(Spec {
             release: release?,
             hosts,
+            rollout,
             components,
         })
+    }
+
+    /// `spec.rollout`; an empty or null section is the same as none.
+    fn rollout(&mut self, node: &Node) -> Option<RolloutSpec> {
+        const PATH: &str = "spec.rollout";
+        if is_null(node) {
+            return None;
+        }
+        let f = self.fields(node, PATH, ROLLOUT_FIELDS, &[])?;
+        let mut r = RolloutSpec::default();
+        if let Some((_, v)) = f.get("maxSurge") {
+            let max = RolloutSpec::MAX_SURGE_LIMIT;
+            let help = format!(
+                "use a whole number from 1 to {max}: how many new instances start beside the old ones at a time"
+            );
+            r.max_surge =
+                self.parsed_with_help(v, "spec.rollout.maxSurge", Some(&help), |s| {
+                    match s.parse::<u32>() {
+                        Ok(n) if (1..=max).contains(&n) => Ok(n),
+                        _ => Err(format!("`{s}` is not a valid maxSurge")),
+                    }
+                });
+        }
+        if let Some((_, v)) = f.get("bakeWindow") {
+            r.bake_window =
+                self.duration(v, "spec.rollout.bakeWindow", RolloutSpec::BAKE_WINDOW_LIMIT);
+        }
+        if let Some((_, v)) = f.get("observe") {
+            r.observe = self.duration(v, "spec.rollout.observe", RolloutSpec::OBSERVE_LIMIT);
+        }
+        (!r.is_empty()).then_some(r)
     }
 
     fn host(&mut self, node: &Node, path: &str) -> Option<HostSpec> {
@@ -606,6 +668,212 @@ spec:
         assert_eq!(a, b);
         let json = Record::from_canonical_json(&a.canonical_json()).expect("json round trip");
         assert_eq!(a, json);
+    }
+}
+
+#[cfg(test)]
+mod rollout_tests {
+    use super::*;
+
+    fn with_rollout(rollout: &str) -> String {
+        format!(
+            "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: lab1\nspec:\n  release: \"2026.1\"\n{rollout}  components:\n    keystone: {{}}\n"
+        )
+    }
+
+    fn parse(rollout: &str) -> Result<Record, RecordErrors> {
+        parse_record("lab1.yaml", with_rollout(rollout).as_bytes())
+    }
+
+    #[test]
+    fn reads_every_field_with_its_position() {
+        let r = parse("  rollout:\n    maxSurge: 2\n    bakeWindow: 15m\n    observe: 90\n")
+            .expect("valid");
+        let ro = r.spec.rollout.as_ref().expect("a rollout section");
+        assert_eq!(ro.max_surge.as_ref().map(|m| m.value), Some(2));
+        assert_eq!(ro.bake_window.as_ref().map(|b| b.value), Some(Seconds(900)));
+        assert_eq!(ro.observe.as_ref().map(|o| o.value), Some(Seconds(90)));
+        let span = ro
+            .bake_window
+            .as_ref()
+            .and_then(|b| b.span)
+            .expect("a span");
+        assert_eq!((span.line, span.col), (9, 17));
+    }
+
+    #[test]
+    fn accepts_every_unit_and_the_limits() {
+        for (text, secs) in [
+            ("0s", 0),
+            ("0", 0),
+            ("90", 90),
+            ("90s", 90),
+            ("15m", 900),
+            ("2h", 7_200),
+            ("1d", 86_400),
+            ("7d", 604_800),
+            ("168h", 604_800),
+            ("\"30m\"", 1_800),
+        ] {
+            let r = parse(&format!("  rollout:\n    bakeWindow: {text}\n")).expect(text);
+            let ro = r.spec.rollout.expect("a rollout section");
+            assert_eq!(
+                ro.bake_window.map(|b| b.value),
+                Some(Seconds(secs)),
+                "{text}"
+            );
+        }
+        for (text, secs) in [("0s", 0), ("10s", 10), ("1h", 3_600), ("3600", 3_600)] {
+            let r = parse(&format!("  rollout: {{observe: {text}}}\n")).expect(text);
+            let ro = r.spec.rollout.expect("a rollout section");
+            assert_eq!(ro.observe.map(|o| o.value), Some(Seconds(secs)), "{text}");
+        }
+        for n in [1, 16] {
+            let r = parse(&format!("  rollout: {{maxSurge: {n}}}\n")).expect("valid");
+            let ro = r.spec.rollout.expect("a rollout section");
+            assert_eq!(ro.max_surge.map(|m| m.value), Some(n));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_positioned_errors_that_say_what_is_valid() {
+        for (rollout, field, message, help) in [
+            (
+                "bakeWindow: 15 min",
+                "spec.rollout.bakeWindow",
+                "`15 min` is not a duration: it is not a whole number with one unit",
+                "from 0s to 7d",
+            ),
+            (
+                "bakeWindow: 8d",
+                "spec.rollout.bakeWindow",
+                "`8d` is longer than the maximum of 7d",
+                "(90s, 15m, 2h, 1d)",
+            ),
+            (
+                "bakeWindow: 1w",
+                "spec.rollout.bakeWindow",
+                "`1w` is not a duration: the unit is not s, m, h or d",
+                "from 0s to 7d",
+            ),
+            (
+                "observe: 61m",
+                "spec.rollout.observe",
+                "`61m` is longer than the maximum of 1h",
+                "from 0s to 1h",
+            ),
+            (
+                "observe: -1s",
+                "spec.rollout.observe",
+                "`-1s` is not a duration: it is not a whole number with one unit",
+                "whole seconds (90)",
+            ),
+            (
+                "observe: 1.5s",
+                "spec.rollout.observe",
+                "`1.5s` is not a duration: it is not a whole number with one unit",
+                "from 0s to 1h",
+            ),
+            (
+                "maxSurge: 0",
+                "spec.rollout.maxSurge",
+                "`0` is not a valid maxSurge",
+                "use a whole number from 1 to 16",
+            ),
+            (
+                "maxSurge: 17",
+                "spec.rollout.maxSurge",
+                "`17` is not a valid maxSurge",
+                "use a whole number from 1 to 16",
+            ),
+            (
+                "maxSuge: 2",
+                "spec.rollout.maxSuge",
+                "unknown key `maxSuge`",
+                "did you mean `maxSurge`? allowed keys: maxSurge, bakeWindow, observe",
+            ),
+        ] {
+            let e = parse(&format!("  rollout:\n    {rollout}\n")).expect_err(rollout);
+            assert_eq!(e.errors.len(), 1, "{rollout}: {e:?}");
+            let first = &e.errors[0];
+            assert_eq!(first.field, field, "{rollout}");
+            assert_eq!(first.message, message, "{rollout}");
+            assert!(
+                first.help.as_deref().unwrap_or("").contains(help),
+                "{rollout}: {:?}",
+                first.help
+            );
+            assert_eq!(first.line, 8, "{rollout}");
+            assert_eq!(first.file, "lab1.yaml");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_section_is_suggested() {
+        let e = parse("  rolout: {maxSurge: 2}\n").expect_err("unknown key");
+        let first = e.first().expect("an error");
+        assert_eq!(first.field, "spec.rolout");
+        assert!(first
+            .help
+            .as_deref()
+            .unwrap_or("")
+            .contains("did you mean `rollout`"));
+    }
+
+    #[test]
+    fn no_section_keeps_the_canonical_form_and_empty_is_the_same_as_none() {
+        let none = parse("").expect("valid");
+        assert!(none.spec.rollout.is_none());
+        assert!(!none.canonical_json().contains("rollout"));
+        for empty in ["  rollout: {}\n", "  rollout:\n", "  rollout: ~\n"] {
+            let r = parse(empty).expect(empty);
+            assert!(r.spec.rollout.is_none(), "{empty}");
+            assert_eq!(r.content_hash(), none.content_hash(), "{empty}");
+        }
+        let some = parse("  rollout: {maxSurge: 1}\n").expect("valid");
+        assert_ne!(some.content_hash(), none.content_hash());
+    }
+
+    #[test]
+    fn the_json_schema_describes_the_section() {
+        let schema = crate::json_schema().to_string();
+        for word in [
+            "rollout",
+            "maxSurge",
+            "bakeWindow",
+            "observe",
+            "^[0-9]+[smhd]?$",
+        ] {
+            assert!(schema.contains(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn equal_durations_have_one_canonical_form() {
+        let a = parse("  rollout: {bakeWindow: 15m, observe: 60}\n").expect("valid");
+        let b = parse("  rollout: {bakeWindow: 900, observe: 1m}\n").expect("valid");
+        let c = parse("  rollout: {bakeWindow: 900s, observe: \"60s\"}\n").expect("valid");
+        assert_eq!(a.content_hash(), b.content_hash());
+        assert_eq!(a.content_hash(), c.content_hash());
+        assert!(a
+            .canonical_json()
+            .contains(r#""rollout":{"bakeWindow":"15m","observe":"1m"}"#));
+    }
+
+    #[test]
+    fn rollout_survives_yaml_and_json_round_trips() {
+        let a = parse("  rollout:\n    maxSurge: 3\n    bakeWindow: 5400\n    observe: 0\n")
+            .expect("valid");
+        let yaml = a.to_yaml();
+        assert!(
+            yaml.contains("  rollout:\n    bakeWindow: 90m\n    maxSurge: 3\n    observe: 0s\n"),
+            "{yaml}"
+        );
+        let b = parse_record("b", yaml.as_bytes()).expect("emitted yaml is valid");
+        assert_eq!(a, b);
+        let json = Record::from_canonical_json(&a.canonical_json()).expect("json round trip");
+        assert_eq!(a, json);
+        assert_eq!(json.content_hash(), a.content_hash());
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::SourceFile;
-use crate::{CloudName, ImageRef, Span, Spanned, Version};
+use crate::{CloudName, ImageRef, Seconds, Span, Spanned, Version};
 
 /// The only `apiVersion` this build reads.
 pub const API_VERSION: &str = "ankyra/v1";
@@ -61,6 +61,9 @@ pub struct Spec {
     /// Container engines this cloud may run on; `local` (the local Docker Engine) always exists.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hosts: BTreeMap<String, HostSpec>,
+    /// How instances are replaced during an upgrade; defaults apply when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
     /// The components of the cloud, by name (`keystone`, `nova-api`, ...).
     pub components: BTreeMap<String, ComponentSpec>,
 }
@@ -71,6 +74,47 @@ pub struct Spec {
 pub struct HostSpec {
     /// Engine address: `unix:///var/run/docker.sock`, `tcp://host:2376` or `ssh://user@host`.
     pub engine: Spanned<String>,
+}
+
+/// How Ankyra replaces instances during an upgrade: new instances start
+/// beside the old ones, are watched, then take over; the old ones stay out of
+/// rotation for a while so a rollback is instant. Absent fields take their
+/// defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// New instances started beside the old ones at a time, 1 to 16; default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16))]
+    pub max_surge: Option<Spanned<u32>>,
+    /// How long old instances stay running out of rotation after an upgrade,
+    /// for an instant rollback; `0s` removes them at once. Default 15m, at most 7d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_window: Option<Spanned<Seconds>>,
+    /// How long new instances are watched (load balancer error counts) before
+    /// the old ones go. Default 10s, at most 1h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe: Option<Spanned<Seconds>>,
+}
+
+impl RolloutSpec {
+    /// `maxSurge` when the record does not say.
+    pub const DEFAULT_MAX_SURGE: u32 = 1;
+    /// The largest `maxSurge` (the smallest is 1).
+    pub const MAX_SURGE_LIMIT: u32 = 16;
+    /// `bakeWindow` when the record does not say.
+    pub const DEFAULT_BAKE_WINDOW: Seconds = Seconds::minutes(15);
+    /// The longest `bakeWindow`.
+    pub const BAKE_WINDOW_LIMIT: Seconds = Seconds::days(7);
+    /// `observe` when the record does not say.
+    pub const DEFAULT_OBSERVE: Seconds = Seconds(10);
+    /// The longest `observe`.
+    pub const OBSERVE_LIMIT: Seconds = Seconds::hours(1);
+
+    /// Whether no field is set (the record might as well not have the section).
+    pub fn is_empty(&self) -> bool {
+        self.max_surge.is_none() && self.bake_window.is_none() && self.observe.is_none()
+    }
 }
 
 /// One component of the cloud.

@@ -17,6 +17,10 @@ spec:
   release: \"2026.1\"
   hosts:
     site-b: {engine: \"tcp://192.0.2.1:2376\"}
+  rollout:
+    maxSurge: 2
+    bakeWindow: 15m
+    observe: 90
   components:
     mariadb: {}
     keystone:
@@ -134,11 +138,64 @@ fn yaml_token_soup_never_panics() {
         Just("name"),
         Just("config"),
         Just("\t"),
+        Just("rollout"),
+        Just("maxSurge"),
+        Just("bakeWindow"),
+        Just("observe"),
+        Just("15m"),
+        Just("2h"),
+        Just("0s"),
+        Just("1d"),
         Just("?"),
         Just("%YAML 1.2\n"),
     ];
     run(proptest::collection::vec(token, 0..80), |tokens| {
         check(tokens.concat().as_bytes())
+    });
+}
+
+#[test]
+fn generated_rollout_sections_are_checked_and_round_trip() {
+    // Values near and past every limit, in every unit and some that are not units.
+    let unit = prop_oneof![
+        Just(("", 1u64)),
+        Just(("s", 1)),
+        Just(("m", 60)),
+        Just(("h", 3_600)),
+        Just(("d", 86_400)),
+        Just(("w", 0)),
+        Just((" s", 0)),
+        Just(("ms", 0)),
+    ];
+    let duration = (0u64..10_000, unit);
+    let value = (
+        proptest::option::of(0u32..20),
+        proptest::option::of(duration.clone()),
+        proptest::option::of(duration),
+    );
+    run(value, |(surge, bake, observe)| {
+        let mut lines = String::new();
+        let mut valid = true;
+        if let Some(n) = surge {
+            lines.push_str(&format!("    maxSurge: {n}\n"));
+            valid &= (1..=16).contains(&n);
+        }
+        for (key, d, max) in [("bakeWindow", bake, 604_800), ("observe", observe, 3_600)] {
+            if let Some((n, (unit, factor))) = d {
+                lines.push_str(&format!("    {key}: \"{n}{unit}\"\n"));
+                valid &= factor > 0 && n * factor <= max;
+            }
+        }
+        let text = SEED.replace(
+            "  rollout:\n    maxSurge: 2\n    bakeWindow: 15m\n    observe: 90\n",
+            &format!("  rollout:\n{lines}"),
+        );
+        assert_eq!(
+            parse_record("fuzz.yaml", text.as_bytes()).is_ok(),
+            valid,
+            "{lines}"
+        );
+        check(text.as_bytes());
     });
 }
 

@@ -17,6 +17,14 @@ spec:
       replicas: 2
 ";
 
+/// `BASE` with `spec.rollout` holding one `key: value` line.
+fn rollout(line: &str) -> String {
+    BASE.replace(
+        "  components:",
+        &format!("  rollout:\n    {line}\n  components:"),
+    )
+}
+
 fn cases() -> Vec<(&'static str, String)> {
     vec![
         ("empty file", String::new()),
@@ -62,6 +70,20 @@ fn cases() -> Vec<(&'static str, String)> {
             "host engine",
             BASE.replace("spec:\n", "spec:\n  hosts:\n    b: {engine: http://x}\n"),
         ),
+        ("rollout misspelt key", rollout("maxSuge: 2")),
+        (
+            "rollout not a mapping",
+            BASE.replace("  components:", "  rollout: 15m\n  components:"),
+        ),
+        ("rollout maxSurge zero", rollout("maxSurge: 0")),
+        ("rollout maxSurge too large", rollout("maxSurge: 17")),
+        ("rollout bad duration", rollout("bakeWindow: 15 min")),
+        ("rollout unknown unit", rollout("bakeWindow: 2w")),
+        ("rollout fractional duration", rollout("observe: 1.5m")),
+        ("rollout negative duration", rollout("observe: -10s")),
+        ("rollout bakeWindow too long", rollout("bakeWindow: 8d")),
+        ("rollout observe too long", rollout("observe: 3601")),
+        ("rollout duration as list", rollout("observe: [10s]")),
         ("not utf-8", "apiVersion: \u{0}".into()),
         (
             "tab indentation",

@@ -55,7 +55,15 @@ pub fn apply(
         let engine = Engine::connect(state.to_path_buf(), reporter).await?;
         engine.ensure_images(&loaded.resolved).await?;
         engine
-            .apply(store, &loaded.resolved, commit.revision.number, true)
+            .apply(
+                store,
+                &loaded.resolved,
+                commit.revision.number,
+                ankyra_engine::ApplyOptions {
+                    bootstrap: true,
+                    restore_snapshot: false,
+                },
+            )
             .await
     })?;
     Ok(Applied {
@@ -65,7 +73,7 @@ pub fn apply(
     })
 }
 
-fn latest_number(store: &dyn Store, cloud: &str) -> Result<u64, OpsError> {
+pub(crate) fn latest_number(store: &dyn Store, cloud: &str) -> Result<u64, OpsError> {
     store.latest(cloud)?.map(|r| r.number).ok_or_else(|| {
         OpsError::Store(StoreError::UnknownCloud {
             cloud: cloud.into(),
@@ -95,7 +103,7 @@ pub fn status(store: &dyn Store, state: &Path, cloud: &str) -> Result<StatusRepo
     Ok(rt.block_on(async {
         let engine =
             Engine::connect(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter)).await?;
-        engine.status(&resolved, number).await
+        engine.status(store, &resolved, number).await
     })?)
 }
 

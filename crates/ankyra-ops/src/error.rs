@@ -84,6 +84,17 @@ pub enum OpsError {
         #[help]
         help: String,
     },
+    /// A rollback has nothing to go back to.
+    #[error("cannot roll back {component} of `{cloud}`: {reason}")]
+    #[diagnostic(code(ankyra::rollback))]
+    Rollback {
+        /// The cloud.
+        cloud: String,
+        /// The component.
+        component: String,
+        /// Why, and what to do.
+        reason: String,
+    },
 }
 
 impl OpsError {
@@ -96,11 +107,15 @@ impl OpsError {
             | OpsError::BadAssignment { .. }
             | OpsError::NoRevision { .. }
             | OpsError::UnknownService { .. }
+            | OpsError::Rollback { .. }
             | OpsError::Plan(_) => 2,
             OpsError::Store(
                 StoreError::UnknownCloud { .. } | StoreError::UnknownRevision { .. },
             ) => 2,
             OpsError::Store(_) | OpsError::StoredRecord { .. } | OpsError::Runtime { .. } => 3,
+            // A failed gate was rolled back automatically: the cloud serves as before.
+            OpsError::Engine(ankyra_engine::EngineError::GateFailed { .. }) => 1,
+            OpsError::Engine(ankyra_engine::EngineError::Refused { .. }) => 2,
             OpsError::Engine(_) => 3,
         }
     }

@@ -79,6 +79,20 @@ pub fn init(name: &str) -> Result<String, OpsError> {
     let _ = writeln!(out, "  # hosts:");
     let _ = writeln!(out, "  #   site-b:");
     let _ = writeln!(out, "  #     engine: tcp://192.0.2.10:2376");
+    let _ = writeln!(out, "  # How upgrades replace instances (defaults shown):");
+    let _ = writeln!(out, "  # rollout:");
+    let _ = writeln!(
+        out,
+        "  #   maxSurge: 1       # new instances started beside the old ones at a time (1-16)"
+    );
+    let _ = writeln!(
+        out,
+        "  #   bakeWindow: 15m   # old instances kept out of rotation for an instant rollback (0s-7d)"
+    );
+    let _ = writeln!(
+        out,
+        "  #   observe: 10s      # new instances watched before the old ones go (0s-1h)"
+    );
     let _ = writeln!(out, "  components:");
     for name in catalog.component_names() {
         let Ok((def, svc)) = catalog.component(name) else {

@@ -8,16 +8,18 @@ mod deploy;
 mod error;
 mod images;
 mod init;
+mod lifecycle;
 mod record_file;
 mod revisions;
 mod set;
 
-pub use ankyra_engine::{Event, Reporter, StatusReport};
+pub use ankyra_engine::{ApplyOptions, ComponentStatus, Event, Reporter, StatusReport};
 pub use catalog_info::{catalog_info, ServiceInfo};
 pub use deploy::{apply, destroy, serve, state_dir, status, Applied};
 pub use error::OpsError;
 pub use images::{build_images, list_images, recipes, ImageEvent, ImageReporter};
 pub use init::init;
+pub use lifecycle::{apply_latest, finalize, rollback, RolledBack};
 pub use record_file::{load_record, validate, Loaded};
 pub use revisions::{
     commit, default_store_path, diff, history, open_store, plan_cloud, plan_file, show,

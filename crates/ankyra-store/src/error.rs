@@ -102,6 +102,12 @@ pub enum StoreError {
         /// The operation asked for.
         id: u64,
     },
+    /// No component database migration with this id.
+    #[error("no database migration {id} in the store")]
+    UnknownMigration {
+        /// The migration asked for.
+        id: u64,
+    },
     /// The operation has ended; its journal is closed.
     #[error("operation {id} has already ended ({outcome})")]
     OperationEnded {

@@ -1,5 +1,7 @@
 //! Where Ankyra keeps what it knows: records and their revisions, the
-//! operation journal, locks and secrets.
+//! operation journal, locks and secrets, and what a rollback needs after an
+//! upgrade: the standby instances of each component and the snapshots taken
+//! before its database migrations.
 //!
 //! [`Store`] is the trait every backend implements; [`SqliteStore`] is the
 //! embedded default (one owner-only file). A PostgreSQL backend for a shared
@@ -24,8 +26,8 @@ use std::time::Duration;
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 pub use types::{
-    JournalStep, LockGuardInfo, LockInfo, NewRevision, Operation, Revision, RevisionSummary,
-    StepState,
+    JournalStep, LockGuardInfo, LockInfo, Migration, NewRevision, Operation, Revision,
+    RevisionSummary, Standby, StepState,
 };
 
 /// A place that keeps clouds' revisions, secrets, locks and journal.
@@ -133,4 +135,37 @@ pub trait Store: Send {
     /// The cloud's operation that has not ended, with its journal, if any
     /// (there is at most one).
     fn unfinished_operation(&self, cloud: &str) -> Result<Option<Operation>, StoreError>;
+
+    /// Records (or replaces) the standby set of a component: a cloud has at
+    /// most one per component, the old instances of its latest upgrade.
+    fn put_standby(&mut self, standby: &Standby) -> Result<(), StoreError>;
+    /// Every standby set of a cloud, by component name order (none for a
+    /// cloud the store does not know).
+    fn standbys(&self, cloud: &str) -> Result<Vec<Standby>, StoreError>;
+    /// Forgets a component's standby set (no error when there is none), once
+    /// its old instances are removed or back in rotation.
+    fn clear_standby(&mut self, cloud: &str, component: &str) -> Result<(), StoreError>;
+
+    /// Records that `component`'s database of `cloud` was migrated from
+    /// `from_version` to `to_version` while applying `revision`, keeping
+    /// `snapshot`, the database as it was before, for a rollback. The
+    /// migration starts unfinalized and gets a new id, bigger than any before.
+    fn record_migration(
+        &mut self,
+        cloud: &str,
+        component: &str,
+        from_version: &str,
+        to_version: &str,
+        revision: u64,
+        snapshot: &[u8],
+    ) -> Result<Migration, StoreError>;
+    /// A cloud's migrations, newest first, without snapshot bytes.
+    fn migrations(&self, cloud: &str) -> Result<Vec<Migration>, StoreError>;
+    /// The snapshot of one migration, byte for byte;
+    /// [`StoreError::UnknownMigration`] if there is no such migration.
+    fn snapshot(&self, migration: u64) -> Result<Vec<u8>, StoreError>;
+    /// Marks every unfinalized migration of a component finalized now (the
+    /// new version is kept; earlier marks stay as they were); returns how
+    /// many it marked.
+    fn finalize_migrations(&mut self, cloud: &str, component: &str) -> Result<u64, StoreError>;
 }

@@ -179,6 +179,58 @@ impl Operation {
     }
 }
 
+/// Old instances of one component kept running out of rotation after an
+/// upgrade, so that rolling back within the bake window is only a switch of
+/// traffic back to them, not a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Standby {
+    /// The cloud.
+    pub cloud: String,
+    /// The component (`keystone`, `nova-api` ...); a cloud has at most one
+    /// standby set per component.
+    pub component: String,
+    /// Container names of the old instances, in the order given.
+    pub containers: Vec<String>,
+    /// The version they run.
+    pub version: String,
+    /// The revision they were started for.
+    pub from_revision: u64,
+    /// The revision that replaced them.
+    pub to_revision: u64,
+    /// When the bake window ends, seconds since the Unix epoch: after it the
+    /// old instances may be removed.
+    pub until_unix: i64,
+}
+
+/// A schema upgrade of one component's database, with the snapshot of the
+/// database taken before it, so a rollback can restore the data the old
+/// version understands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    /// Its id, unique in the store and growing: a later migration has a
+    /// bigger id.
+    pub id: u64,
+    /// The cloud.
+    pub cloud: String,
+    /// The component whose database was migrated.
+    pub component: String,
+    /// The version the database was at before.
+    pub from_version: String,
+    /// The version it was migrated to.
+    pub to_version: String,
+    /// The revision whose apply migrated it.
+    pub revision: u64,
+    /// RFC 3339 UTC time it was recorded.
+    pub created_at: String,
+    /// RFC 3339 UTC time it was finalized (the new version is kept and there
+    /// is no going back to the snapshot); `None` while a rollback may still
+    /// restore it.
+    pub finalized_at: Option<String>,
+    /// Size of the snapshot in bytes (the bytes themselves come from
+    /// [`Store::snapshot`](crate::Store::snapshot), so listings stay small).
+    pub snapshot_bytes: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,12 @@ pub enum Command {
         /// Why.
         #[arg(short, long)]
         message: Option<String>,
+        /// Apply the new revision at once (only the changed components are replaced).
+        #[arg(long)]
+        apply: bool,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Every revision of a cloud.
     History {
@@ -118,13 +124,46 @@ pub enum Command {
     },
     /// Deploy or converge a cloud from a record: records a revision, builds missing
     /// images, then changes only what the plan says.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["file", "cloud"])))]
     Apply {
         /// The record file (- for standard input).
         #[arg(short, long)]
-        file: PathBuf,
+        file: Option<PathBuf>,
+        /// Apply this cloud's latest recorded revision (after `ankyra set`).
+        cloud: Option<String>,
         /// Why.
         #[arg(short, long, default_value = "")]
         message: String,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Put one component back as an earlier revision had it: a new revision, applied
+    /// by the fastest safe path (a load-balancer switch inside the bake window).
+    Rollback {
+        /// The cloud.
+        cloud: String,
+        /// The component (keystone, glance, ...).
+        component: String,
+        /// The revision to take the component from (default: the last applied
+        /// revision where it differed).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Past a finalized upgrade: restore the database snapshot taken before
+        /// it. Everything written to that database since the snapshot is lost.
+        #[arg(long)]
+        restore_snapshot: bool,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Make a component's upgrade final: contract its database schema and remove the
+    /// old instances kept for a rollback. After this a rollback needs --restore-snapshot.
+    Finalize {
+        /// The cloud.
+        cloud: String,
+        /// The component.
+        component: String,
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,

@@ -3,7 +3,8 @@
 use ankyra_model::Version;
 
 use crate::deploy::{
-    CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, Registration, SecretSpec, VolumeMount,
+    CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, Registration, SecretSpec, Smoke,
+    VolumeMount,
 };
 use crate::ini::Ini;
 use crate::openstack::{authtoken, conf_file, db_job, db_url, endpoint, job, PASSWORD_LEN};
@@ -113,6 +114,43 @@ impl Service for Glance {
                 JobWhen::Before,
             ),
         ]
+    }
+    fn upgrade_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        if component != "glance" {
+            return Vec::new();
+        }
+        // Glance's zero-downtime path: expand and migrate now, contract at finalize.
+        vec![
+            job(
+                "glance db expand",
+                "glance",
+                &["glance-manage", "db", "expand"],
+                JobWhen::Before,
+            ),
+            job(
+                "glance db migrate",
+                "glance",
+                &["glance-manage", "db", "migrate"],
+                JobWhen::Before,
+            ),
+        ]
+    }
+    fn finalize_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        if component != "glance" {
+            return Vec::new();
+        }
+        vec![job(
+            "glance db contract",
+            "glance",
+            &["glance-manage", "db", "contract"],
+            JobWhen::Before,
+        )]
+    }
+    fn smoke(&self, component: &str) -> Option<Smoke> {
+        (component == "glance").then_some(Smoke::Get {
+            path: "/v2/images",
+            headers: &[],
+        })
     }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {
         Some(Registration {

@@ -138,9 +138,14 @@ pub fn haproxy_cfg(cx: &CloudContext) -> String {
             check = l.check
         ));
         for b in cx.backends.get(l.component).into_iter().flatten() {
+            // `disabled` is maintenance: an old instance kept for a rollback
+            // stays out of rotation across an HAProxy restart.
             out.push_str(&format!(
-                "    server {} {}:{} check inter 2000 rise 2 fall 5\n",
-                b.name, b.address, b.port
+                "    server {} {}:{} check inter 2000 rise 2 fall 5{}\n",
+                b.name,
+                b.address,
+                b.port,
+                if b.enabled { "" } else { " disabled" }
             ));
         }
     }

@@ -3,7 +3,9 @@
 
 use ankyra_model::Version;
 
-use crate::deploy::{CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, SecretSpec, VolumeMount};
+use crate::deploy::{
+    CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, SecretSpec, Smoke, VolumeMount,
+};
 use crate::ini::Ini;
 use crate::openstack::{
     cache, conf_file, db_job, db_url, job, keystone_url, KEYSTONE_ADMIN, PASSWORD_LEN, REGION,
@@ -91,15 +93,35 @@ impl Service for Keystone {
             .process()
         })
     }
+    fn upgrade_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        if component != "keystone" {
+            return Vec::new();
+        }
+        // Expand adds what the new code needs and triggers keep the old code's
+        // writes in step; migrate moves data. Old and new versions both run on
+        // the result, which is what makes a rollback a code swap.
+        vec![
+            manage_job("keystone db_sync --expand", &["db_sync", "--expand"]),
+            manage_job("keystone db_sync --migrate", &["db_sync", "--migrate"]),
+        ]
+    }
+    fn finalize_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        if component != "keystone" {
+            return Vec::new();
+        }
+        vec![manage_job(
+            "keystone db_sync --contract",
+            &["db_sync", "--contract"],
+        )]
+    }
+    fn smoke(&self, component: &str) -> Option<Smoke> {
+        (component == "keystone").then_some(Smoke::Token)
+    }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
         if component != "keystone" {
             return Vec::new();
         }
-        let manage = |name: &str, args: &[&str]| {
-            let mut cmd = vec!["keystone-manage"];
-            cmd.extend_from_slice(args);
-            job(name, "keystone", &cmd, JobWhen::Before)
-        };
+        let manage = manage_job;
         vec![
             db_job(cx, "keystone", "keystone", DB_PASSWORD, self.databases()),
             manage("keystone db_sync", &["db_sync"]),
@@ -127,6 +149,12 @@ impl Service for Keystone {
             bootstrap_job(cx),
         ]
     }
+}
+
+fn manage_job(name: &str, args: &[&str]) -> Job {
+    let mut cmd = vec!["keystone-manage"];
+    cmd.extend_from_slice(args);
+    job(name, "keystone", &cmd, JobWhen::Before)
 }
 
 /// The service's own database password.

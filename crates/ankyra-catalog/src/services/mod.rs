@@ -31,6 +31,7 @@ pub(crate) fn fixture() -> crate::CloudContext {
                         name: format!("demo-{}-1", c.name),
                         address: "10.89.0.10".into(),
                         port,
+                        enabled: true,
                     }],
                 );
             }

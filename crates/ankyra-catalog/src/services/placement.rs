@@ -3,7 +3,7 @@
 use ankyra_model::Version;
 
 use crate::deploy::{
-    CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, Registration, SecretSpec,
+    CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, Registration, SecretSpec, Smoke,
 };
 use crate::ini::Ini;
 use crate::openstack::{authtoken, conf_file, db_job, db_url, endpoint, job, PASSWORD_LEN};
@@ -103,6 +103,12 @@ impl Service for Placement {
                 JobWhen::Before,
             ),
         ]
+    }
+    fn smoke(&self, component: &str) -> Option<Smoke> {
+        (component == "placement").then_some(Smoke::Get {
+            path: "/resource_providers",
+            headers: &[("OpenStack-API-Version", "placement 1.0")],
+        })
     }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {
         Some(Registration {

@@ -183,6 +183,22 @@ impl Docker {
             .map_err(DockerError::api("start container", name))
     }
 
+    /// Memory the container uses now, in bytes (None when the engine does not say).
+    pub async fn memory_usage(&self, name: &str) -> Result<Option<u64>, DockerError> {
+        let mut stream = self.inner.stats(
+            name,
+            Some(bollard::container::StatsOptions {
+                stream: false,
+                one_shot: true,
+            }),
+        );
+        match stream.next().await {
+            Some(Ok(s)) => Ok(s.memory_stats.usage),
+            Some(Err(e)) => Err(DockerError::api("container stats", name)(e)),
+            None => Ok(None),
+        }
+    }
+
     /// Waits until the container stops and returns its exit code.
     pub async fn wait_container(&self, name: &str) -> Result<i64, DockerError> {
         let mut stream = self

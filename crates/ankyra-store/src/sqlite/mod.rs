@@ -7,9 +7,11 @@
 
 mod journal;
 mod locks;
+mod migrations;
 mod revisions;
 mod schema;
 mod secrets;
+mod standby;
 #[cfg(test)]
 mod tests;
 
@@ -25,7 +27,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::{
-    LockInfo, NewRevision, Operation, Revision, RevisionSummary, StepState, Store, StoreError,
+    LockInfo, Migration, NewRevision, Operation, Revision, RevisionSummary, Standby, StepState,
+    Store, StoreError,
 };
 
 /// How long a call waits for another process's write to finish.
@@ -280,5 +283,44 @@ impl Store for SqliteStore {
     }
     fn unfinished_operation(&self, cloud: &str) -> Result<Option<Operation>, StoreError> {
         journal::unfinished(&self.conn, cloud)
+    }
+
+    fn put_standby(&mut self, standby: &Standby) -> Result<(), StoreError> {
+        standby::put(&self.conn, standby)
+    }
+    fn standbys(&self, cloud: &str) -> Result<Vec<Standby>, StoreError> {
+        standby::list(&self.conn, cloud)
+    }
+    fn clear_standby(&mut self, cloud: &str, component: &str) -> Result<(), StoreError> {
+        standby::clear(&self.conn, cloud, component)
+    }
+
+    fn record_migration(
+        &mut self,
+        cloud: &str,
+        component: &str,
+        from_version: &str,
+        to_version: &str,
+        revision: u64,
+        snapshot: &[u8],
+    ) -> Result<Migration, StoreError> {
+        migrations::record(
+            &self.conn,
+            cloud,
+            component,
+            from_version,
+            to_version,
+            revision,
+            snapshot,
+        )
+    }
+    fn migrations(&self, cloud: &str) -> Result<Vec<Migration>, StoreError> {
+        migrations::list(&self.conn, cloud)
+    }
+    fn snapshot(&self, migration: u64) -> Result<Vec<u8>, StoreError> {
+        migrations::snapshot(&self.conn, migration)
+    }
+    fn finalize_migrations(&mut self, cloud: &str, component: &str) -> Result<u64, StoreError> {
+        migrations::finalize(&self.conn, cloud, component)
     }
 }

@@ -13,7 +13,7 @@ pub(super) const APPLICATION_ID: i32 = 0x414e_4b59;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only:
 /// a released migration never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build reads and writes.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -94,6 +94,38 @@ CREATE TABLE journal_steps (
     at TEXT NOT NULL
 );
 CREATE INDEX journal_steps_by_operation ON journal_steps (operation, step_index);
+";
+
+const V3: &str = "
+-- Old instances of a component kept out of rotation after an upgrade, until
+-- the bake window ends: at most one set per component. `containers` is a
+-- JSON array of container names, kept in order.
+CREATE TABLE standbys (
+    cloud TEXT NOT NULL,
+    component TEXT NOT NULL,
+    containers TEXT NOT NULL,
+    version TEXT NOT NULL,
+    from_revision INTEGER NOT NULL,
+    to_revision INTEGER NOT NULL,
+    until_unix INTEGER NOT NULL,
+    PRIMARY KEY (cloud, component)
+);
+
+-- Schema upgrades of components' databases, with the snapshot taken before
+-- each. The snapshot is the last column, so reading the others never walks
+-- its overflow pages; listings read only its length.
+CREATE TABLE migrations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cloud TEXT NOT NULL,
+    component TEXT NOT NULL,
+    from_version TEXT NOT NULL,
+    to_version TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    finalized_at TEXT,
+    snapshot BLOB NOT NULL
+);
+CREATE INDEX migrations_by_component ON migrations (cloud, component, finalized_at);
 ";
 
 /// What a file holds, as far as the store is concerned.

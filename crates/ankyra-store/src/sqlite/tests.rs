@@ -57,6 +57,10 @@ suite_tests!(
     the_journal_keeps_steps_of_the_unfinished_operation,
     journal_steps_follow_their_transitions,
     a_new_holder_resumes_the_unfinished_operation,
+    a_standby_set_is_put_replaced_listed_and_cleared,
+    migrations_are_listed_newest_first_with_their_snapshots,
+    finalizing_marks_only_that_components_unfinalized_migrations,
+    the_snapshot_of_an_unknown_migration_is_an_error,
 );
 
 #[test]
@@ -237,22 +241,66 @@ fn revisions_survive_reopening_and_cannot_be_rewritten() {
     assert!(store.conn.execute("DELETE FROM revisions", []).is_err());
 }
 
-/// Writes a store at schema version 1 holding one revision.
-fn write_version_1_store(path: &Path) {
+/// Writes a store at schema `version`, built by the first `version`
+/// migrations only, holding one revision of cloud `old`; returns the raw
+/// connection to add what that version has.
+fn write_old_store(path: &Path, version: usize) -> Connection {
     let conn = Connection::open(path).expect("raw open");
-    conn.execute_batch(MIGRATIONS[0]).expect("migration 1");
-    conn.execute_batch(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', 1);
-         INSERT INTO revisions VALUES ('old', 1, '{}', 'h1', '2025-01-01T00:00:00Z', 'a', 'm');",
+    for (done, sql) in MIGRATIONS[..version].iter().enumerate() {
+        conn.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("migration {}: {e}", done + 1));
+    }
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+        [i64::try_from(version).expect("a small version")],
     )
-    .expect("v1 contents");
+    .expect("schema version");
+    conn.execute_batch(
+        "INSERT INTO revisions (cloud, number, record_json, content_hash, created_at, author, message)
+         VALUES ('old', 1, '{}', 'h1', '2025-01-01T00:00:00Z', 'a', 'm');",
+    )
+    .expect("a revision");
+    conn
+}
+
+/// The schema version the file at `path` records.
+fn schema_version_of(path: &Path) -> i64 {
+    Connection::open(path)
+        .expect("raw open")
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema_version")
+}
+
+/// What version 3 added works in a store migrated from an older version.
+fn assert_version_3_tables_work(store: &mut SqliteStore) {
+    let standby = crate::Standby {
+        cloud: "old".to_owned(),
+        component: "keystone".to_owned(),
+        containers: vec!["keystone-1".to_owned()],
+        version: "25.0.0".to_owned(),
+        from_revision: 1,
+        to_revision: 2,
+        until_unix: 1_767_225_600,
+    };
+    store
+        .put_standby(&standby)
+        .expect("standbys, new in version 3");
+    assert_eq!(store.standbys("old").expect("standbys"), [standby]);
+    let migration = store
+        .record_migration("old", "keystone", "25.0.0", "26.0.0", 1, b"\xff\x00dump")
+        .expect("migrations, new in version 3");
+    assert_eq!(store.migrations("old").expect("migrations"), [migration]);
 }
 
 #[test]
 fn an_older_store_is_migrated_and_keeps_its_revisions() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("store.db");
-    write_version_1_store(&path);
+    drop(write_old_store(&path, 1));
     let mut store = SqliteStore::open(&path).expect("migrating open");
     let history = store.history("old").expect("history");
     assert_eq!(history.len(), 1);
@@ -264,8 +312,51 @@ fn an_older_store_is_migrated_and_keeps_its_revisions() {
         .acquire_lock("old", "me", std::time::Duration::from_secs(60))
         .expect("locks, new in version 2");
     assert_eq!(lock.token, 1);
+    assert_version_3_tables_work(&mut store);
     drop(store);
+    assert_eq!(schema_version_of(&path), SCHEMA_VERSION);
     SqliteStore::open(&path).expect("opens again once migrated");
+}
+
+#[test]
+fn a_version_2_store_is_migrated_to_version_3_and_keeps_what_it_held() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let conn = write_old_store(&path, 2);
+    conn.execute_batch(
+        "UPDATE revisions SET status = 'applied' WHERE cloud = 'old' AND number = 1;
+         INSERT INTO revisions (cloud, number, record_json, content_hash, created_at, author, message)
+         VALUES ('old', 2, '{\"a\":1}', 'h2', '2025-01-02T00:00:00Z', 'b', 'n');
+         INSERT INTO secrets VALUES ('old', 'admin', 's3cret', '2025-01-01T00:00:00Z');
+         INSERT INTO lock_tokens VALUES ('old', 4);",
+    )
+    .expect("v2 contents");
+    drop(conn);
+    let mut store = SqliteStore::open(&path).expect("migrating open");
+    let history = store.history("old").expect("history");
+    let kept: Vec<(u64, &str, Option<&str>)> = history
+        .iter()
+        .map(|r| (r.number, r.content_hash.as_str(), r.status.as_deref()))
+        .collect();
+    assert_eq!(kept, [(1, "h1", Some("applied")), (2, "h2", None)]);
+    assert_eq!(
+        store.revision("old", 2).expect("revision 2").record_json,
+        r#"{"a":1}"#
+    );
+    let secret = store
+        .secret("old", "admin", &mut || panic!("the secret is kept"))
+        .expect("secret");
+    assert_eq!(secret, "s3cret");
+    let lock = store
+        .acquire_lock("old", "me", std::time::Duration::from_secs(60))
+        .expect("lock");
+    assert_eq!(lock.token, 5, "tokens go on from the kept last one");
+    assert_version_3_tables_work(&mut store);
+    drop(store);
+    assert_eq!(schema_version_of(&path), SCHEMA_VERSION);
+    let store = SqliteStore::open(&path).expect("opens again once migrated");
+    assert_eq!(store.history("old").expect("history").len(), 2);
+    assert_eq!(store.standbys("old").expect("standbys").len(), 1);
 }
 
 fn assert_refused_untouched(path: &Path, check: impl Fn(StoreError)) {

@@ -11,16 +11,20 @@
 
 mod journal;
 mod locks;
+mod migrations;
 mod revisions;
 mod secrets;
+mod standby;
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 pub use journal::*;
 pub use locks::*;
+pub use migrations::*;
 pub use revisions::*;
 pub use secrets::*;
+pub use standby::*;
 
 use crate::{NewRevision, Store};
 
@@ -60,6 +64,10 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
         the_journal_keeps_steps_of_the_unfinished_operation,
         journal_steps_follow_their_transitions,
         a_new_holder_resumes_the_unfinished_operation,
+        a_standby_set_is_put_replaced_listed_and_cleared,
+        migrations_are_listed_newest_first_with_their_snapshots,
+        finalizing_marks_only_that_components_unfinalized_migrations,
+        the_snapshot_of_an_unknown_migration_is_an_error,
     ]
 }
 

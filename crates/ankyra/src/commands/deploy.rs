@@ -89,8 +89,36 @@ pub fn apply(
         p.json(&applied);
         return Ok(());
     }
+    print_applied(p, &applied);
+    Ok(())
+}
+
+/// What an apply did, for people.
+fn print_applied(p: &Printer, applied: &ankyra_ops::Applied) {
     let o = &applied.outcome;
     print_plan(p, &o.plan);
+    for (component, bytes) in &o.snapshots {
+        p.line(format!(
+            "{component}: database snapshot kept in the store ({bytes} bytes)"
+        ));
+    }
+    for s in &o.switches {
+        p.line(format!(
+            "{}: switched back to the parked instances in {:.3} s",
+            s.component, s.seconds
+        ));
+    }
+    for k in &o.parked {
+        p.line(format!(
+            "{}: {} old instance(s) of {} parked out of rotation for {} s (instant rollback: `ankyra rollback {} {}`)",
+            k.component,
+            k.containers.len(),
+            k.version,
+            (k.until_unix - now_unix()).max(0),
+            o.cloud,
+            k.component
+        ));
+    }
     p.line(format!(
         "{}: revision {} applied",
         o.cloud, applied.revision
@@ -101,6 +129,94 @@ pub fn apply(
             o.cloud
         ));
     }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `apply CLOUD` (and `set --apply`): the latest revision.
+pub fn apply_cloud(
+    p: &Printer,
+    store: &mut dyn Store,
+    state: &Path,
+    cloud: &str,
+    no_progress: bool,
+) -> Result<(), OpsError> {
+    let applied = ankyra_ops::apply_latest(
+        store,
+        state,
+        cloud,
+        ankyra_ops::ApplyOptions {
+            bootstrap: true,
+            restore_snapshot: false,
+        },
+        lines(no_progress),
+    )?;
+    if p.is_json() {
+        p.json(&applied);
+    } else {
+        print_applied(p, &applied);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn rollback(
+    p: &Printer,
+    store: &mut dyn Store,
+    state: &Path,
+    cloud: &str,
+    component: &str,
+    to: Option<u64>,
+    restore_snapshot: bool,
+    author: &str,
+    no_progress: bool,
+) -> Result<(), OpsError> {
+    let done = ankyra_ops::rollback(
+        store,
+        state,
+        cloud,
+        component,
+        to,
+        restore_snapshot,
+        author,
+        lines(no_progress),
+    )?;
+    if p.is_json() {
+        p.json(&done);
+        return Ok(());
+    }
+    p.line(format!(
+        "{component}: back to {} as in revision {} (new revision {})",
+        done.version, done.from_revision, done.applied.revision
+    ));
+    print_applied(p, &done.applied);
+    Ok(())
+}
+
+pub fn finalize(
+    p: &Printer,
+    store: &mut dyn Store,
+    state: &Path,
+    cloud: &str,
+    component: &str,
+    no_progress: bool,
+) -> Result<(), OpsError> {
+    let done = ankyra_ops::finalize(store, state, cloud, component, lines(no_progress))?;
+    if p.is_json() {
+        p.json(&done);
+        return Ok(());
+    }
+    p.line(format!(
+        "{component}: {} is final ({} ran; {} migration(s) finalized). A rollback now needs --restore-snapshot.",
+        done.version,
+        if done.jobs.is_empty() { "no contract job".to_string() } else { done.jobs.join(", ") },
+        done.migrations
+    ));
     Ok(())
 }
 
@@ -117,6 +233,7 @@ pub fn status(p: &Printer, store: &dyn Store, state: &Path, cloud: &str) -> Resu
         "running".into(),
         "instances".into(),
         "health".into(),
+        "notes".into(),
     ]];
     for c in &s.components {
         rows.push(vec![
@@ -125,6 +242,7 @@ pub fn status(p: &Printer, store: &dyn Store, state: &Path, cloud: &str) -> Resu
             c.running_version.clone().unwrap_or_else(|| "-".into()),
             format!("{}/{}", c.healthy, c.desired_instances),
             c.health.clone(),
+            status_notes(c),
         ]);
     }
     p.table(&rows, |_, ci, cell| match (ci, cell) {
@@ -232,4 +350,26 @@ pub fn images_ls(p: &Printer) -> Result<(), OpsError> {
     }
     p.table(&rows, |_, _, c| c.to_string());
     Ok(())
+}
+
+/// Bake window and finalize state of one component, for the status table.
+fn status_notes(c: &ankyra_ops::ComponentStatus) -> String {
+    let mut notes = Vec::new();
+    if let Some(b) = &c.bake {
+        let left = if b.seconds_left > 0 {
+            format!("{} s left", b.seconds_left)
+        } else {
+            "ended, removed at the next apply or serve pass".into()
+        };
+        notes.push(format!(
+            "{} parked ({} instance(s), {} MiB), bake window {left}",
+            b.version,
+            b.containers.len(),
+            b.memory_bytes / (1024 * 1024)
+        ));
+    }
+    if let Some(m) = &c.not_finalized {
+        notes.push(format!("upgraded, not finalized ({m})"));
+    }
+    notes.join("; ")
 }

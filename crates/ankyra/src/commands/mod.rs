@@ -44,21 +44,31 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             cloud,
             assignments,
             message,
-        } => revisions::set(
-            p,
-            &mut store(g)?,
-            cloud,
-            assignments,
-            &author(g),
-            message.as_deref(),
-        ),
+            apply,
+            no_progress,
+        } => {
+            let mut st = store(g)?;
+            revisions::set(
+                p,
+                &mut st,
+                cloud,
+                assignments,
+                &author(g),
+                message.as_deref(),
+            )?;
+            if *apply {
+                deploy::apply_cloud(p, &mut st, &state(g), cloud, *no_progress)?;
+            }
+            Ok(())
+        }
         Command::History { cloud } => revisions::history(p, &store(g)?, cloud),
         Command::Show { cloud, revision } => revisions::show(p, &store(g)?, cloud, *revision),
         Command::Diff { cloud, a, b } => revisions::diff(p, &store(g)?, cloud, *a, *b),
         Command::Apply {
-            file,
+            file: Some(file),
             message,
             no_progress,
+            ..
         } => deploy::apply(
             p,
             &mut store(g)?,
@@ -68,6 +78,37 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             message,
             *no_progress,
         ),
+        Command::Apply {
+            cloud, no_progress, ..
+        } => deploy::apply_cloud(
+            p,
+            &mut store(g)?,
+            &state(g),
+            cloud.as_deref().unwrap_or_default(),
+            *no_progress,
+        ),
+        Command::Rollback {
+            cloud,
+            component,
+            to,
+            restore_snapshot,
+            no_progress,
+        } => deploy::rollback(
+            p,
+            &mut store(g)?,
+            &state(g),
+            cloud,
+            component,
+            *to,
+            *restore_snapshot,
+            &author(g),
+            *no_progress,
+        ),
+        Command::Finalize {
+            cloud,
+            component,
+            no_progress,
+        } => deploy::finalize(p, &mut store(g)?, &state(g), cloud, component, *no_progress),
         Command::Status { cloud } => deploy::status(p, &store(g)?, &state(g), cloud),
         Command::Serve { interval, clouds } => {
             deploy::serve(&mut store(g)?, &state(g), clouds, *interval)

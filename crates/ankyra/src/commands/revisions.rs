@@ -76,7 +76,7 @@ pub fn history(p: &Printer, store: &dyn Store, cloud: &str) -> Result<(), OpsErr
     for r in &h {
         rows.push(vec![
             r.number.to_string(),
-            r.created_at.clone(),
+            to_seconds(&r.created_at),
             r.author.clone(),
             r.content_hash.chars().take(12).collect(),
             r.message.clone(),
@@ -141,5 +141,13 @@ fn print_diff(p: &Printer, cloud: &str, a: u64, b: u64, d: &[ComponentDiff]) {
             let _ = mark;
             p.line(text);
         }
+    }
+}
+
+/// An RFC 3339 time shown to the second: the table keeps its width.
+fn to_seconds(t: &str) -> String {
+    match t.find('.') {
+        Some(dot) if t.ends_with('Z') => format!("{}Z", &t[..dot]),
+        _ => t.to_string(),
     }
 }

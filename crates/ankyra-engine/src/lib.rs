@@ -26,5 +26,5 @@ mod status;
 
 pub use error::EngineError;
 pub use report::{Event, NoReporter, Reporter};
-pub use run::{ApplyOptions, ApplyOutcome, Engine, Finalized, Parked, Switch};
+pub use run::{check_downgrade, ApplyOptions, ApplyOutcome, Engine, Finalized, Parked, Switch};
 pub use status::{BakeStatus, ComponentStatus, ContainerStatus, StatusReport};

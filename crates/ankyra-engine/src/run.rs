@@ -352,51 +352,20 @@ impl Engine {
         options: ApplyOptions,
     ) -> Result<BTreeMap<String, u64>, EngineError> {
         let mut restore = BTreeMap::new();
-        let migrations = store.migrations(cloud)?;
         for step in &plan.steps {
             for ch in &step.changes {
-                let Change::Version { from, to, .. } = ch else {
-                    continue;
-                };
-                let (Ok(from_v), Ok(to_v)) = (
-                    from.parse::<ankyra_model::Version>(),
-                    to.parse::<ankyra_model::Version>(),
-                ) else {
-                    continue;
-                };
-                if to_v >= from_v {
-                    continue;
+                if let Change::Version { from, to, .. } = ch {
+                    if let Some(id) = check_downgrade(
+                        store,
+                        cloud,
+                        &step.component,
+                        from,
+                        to,
+                        options.restore_snapshot,
+                    )? {
+                        restore.insert(step.component.clone(), id);
+                    }
                 }
-                // The oldest finalized migration past the target decides.
-                let blocking = migrations.iter().rev().find(|m| {
-                    m.component == step.component
-                        && m.finalized_at.is_some()
-                        && m.to_version
-                            .parse::<ankyra_model::Version>()
-                            .is_ok_and(|v| v > to_v)
-                        && m.from_version
-                            .parse::<ankyra_model::Version>()
-                            .is_ok_and(|v| v < m.to_version.parse().unwrap_or(v.clone()))
-                });
-                let Some(m) = blocking else { continue };
-                if !options.restore_snapshot {
-                    return Err(EngineError::Refused {
-                        component: step.component.clone(),
-                        to: to.clone(),
-                        reason: format!(
-                            "the upgrade {} → {} was finalized ({}): its schema was contracted and \
-                             {to} cannot run on it. Use --restore-snapshot to restore the database \
-                             snapshot taken before that upgrade (revision {}); everything written \
-                             to {}'s database since then is lost",
-                            m.from_version,
-                            m.to_version,
-                            m.finalized_at.clone().unwrap_or_default(),
-                            m.revision,
-                            step.component
-                        ),
-                    });
-                }
-                restore.insert(step.component.clone(), m.id);
             }
         }
         Ok(restore)
@@ -410,8 +379,11 @@ impl Engine {
         options: ApplyOptions,
         token: u64,
     ) -> Result<ApplyOutcome, EngineError> {
-        let p = self.prepare(store, r, true).await?;
-        self.expire(store, &p).await?;
+        let mut p = self.prepare(store, r, true).await?;
+        if self.expire(store, &p).await? {
+            // What was retired is gone: see the cloud afresh.
+            p = self.prepare(store, r, true).await?;
+        }
         let running = self.active(&p).await?;
         let plan = ankyra_plan::plan(&p.desired, &observe::observed(&running))?;
         let restore = Self::check_downgrades(store, &r.cloud, &plan, options)?;
@@ -585,7 +557,7 @@ impl Engine {
             return None;
         }
         let (from, to) = step.changes.iter().find_map(|ch| match ch {
-            Change::Version { from, to, .. } => Some((from.clone(), to.clone())),
+            Change::Version { from, to, .. } if is_upgrade(ch) => Some((from.clone(), to.clone())),
             _ => None,
         })?;
         if self.matching_standby(p, &step.component).is_some() {
@@ -620,8 +592,9 @@ impl Engine {
     }
 
     /// Retires standby sets whose bake window has ended.
-    async fn expire(&self, store: &mut dyn Store, p: &Prepared) -> Result<(), EngineError> {
+    async fn expire(&self, store: &mut dyn Store, p: &Prepared) -> Result<bool, EngineError> {
         let now = now_unix();
+        let mut any = false;
         for sb in &p.standby {
             if sb.until_unix > now {
                 continue;
@@ -635,8 +608,9 @@ impl Engine {
             });
             self.retire(p, &sb.component, &sb.containers).await?;
             store.clear_standby(&p.cloud, &sb.component)?;
+            any = true;
         }
-        Ok(())
+        Ok(any)
     }
 
     /// `ankyra finalize`: runs the component's contract jobs with the image it
@@ -871,10 +845,9 @@ impl Engine {
             .unwrap_or(0)
             + 1;
         c.ensure_volumes().await?;
-        let version_changed = step
-            .changes
-            .iter()
-            .any(|ch| matches!(ch, Change::Version { .. }));
+        // Schema jobs run only going up: going back is a code swap onto the
+        // expanded schema (the old code cannot even read the newer revision).
+        let version_changed = step.changes.iter().any(is_upgrade);
         match step.kind {
             StepKind::Create => {
                 // The service's user and endpoints exist before its first process
@@ -1127,6 +1100,70 @@ impl Engine {
             files::remove_all(&self.cloud_dir(cloud));
         }
         Ok(removed)
+    }
+}
+
+/// Whether `component` may go from version `from` back to `to`: not past a
+/// finalized (contracted) schema upgrade, unless its snapshot is restored.
+/// Returns the migration whose snapshot to restore.
+pub fn check_downgrade(
+    store: &dyn Store,
+    cloud: &str,
+    component: &str,
+    from: &str,
+    to: &str,
+    restore_snapshot: bool,
+) -> Result<Option<u64>, EngineError> {
+    use ankyra_model::Version;
+    let (Ok(from_v), Ok(to_v)) = (from.parse::<Version>(), to.parse::<Version>()) else {
+        return Ok(None);
+    };
+    if to_v >= from_v {
+        return Ok(None);
+    }
+    // Newest first: the oldest finalized upgrade past the target decides,
+    // its snapshot holds the schema `to` runs on.
+    let blocking = store.migrations(cloud)?.into_iter().rev().find(|m| {
+        m.component == component
+            && m.finalized_at.is_some()
+            && m.to_version.parse::<Version>().is_ok_and(|v| v > to_v)
+    });
+    let Some(m) = blocking else {
+        return Ok(None);
+    };
+    if restore_snapshot {
+        return Ok(Some(m.id));
+    }
+    Err(EngineError::Refused {
+        component: component.into(),
+        to: to.into(),
+        reason: format!(
+            "the upgrade {} → {} was finalized ({}): its schema was contracted and {to} \
+             cannot run on it. Use --restore-snapshot to restore the database snapshot taken \
+             before that upgrade (revision {}); everything written to {component}'s database \
+             since then is lost",
+            m.from_version,
+            m.to_version,
+            m.finalized_at.clone().unwrap_or_default(),
+            m.revision
+        ),
+    })
+}
+
+/// A version change to a newer version (unparsable versions count as one:
+/// running the idempotent sync is the safe side).
+fn is_upgrade(ch: &Change) -> bool {
+    match ch {
+        Change::Version { from, to, .. } => {
+            match (
+                from.parse::<ankyra_model::Version>(),
+                to.parse::<ankyra_model::Version>(),
+            ) {
+                (Ok(f), Ok(t)) => t > f,
+                _ => true,
+            }
+        }
+        _ => false,
     }
 }
 

@@ -132,12 +132,23 @@ pub fn rollback(
         .components
         .insert(component.to_string(), old_spec);
     let resolved = ankyra_catalog::resolve(&record)?;
-    let version = resolved
-        .components
-        .iter()
-        .find(|c| c.name == component)
-        .map(|c| c.version.to_string())
-        .unwrap_or_default();
+    let version_in = |r: &ankyra_catalog::ResolvedRecord| {
+        r.components
+            .iter()
+            .find(|c| c.name == component)
+            .map(|c| c.version.to_string())
+            .unwrap_or_default()
+    };
+    let version = version_in(&resolved);
+    // Refused before anything is recorded: no revision the cloud cannot reach.
+    ankyra_engine::check_downgrade(
+        store,
+        cloud,
+        component,
+        &version_in(&resolved_revision(&latest)?),
+        &version,
+        restore_snapshot,
+    )?;
     commit_record(
         store,
         &record,

@@ -95,6 +95,63 @@ impl Engine {
             .with_context(|| format!("killing container {id}"))
     }
 
+    /// Builds `tag` from `base` by running `script` (sh -c) in it and committing the
+    /// result: how the tests make deliberately broken images. A no-op when `tag` exists.
+    pub fn patched_image(&self, base: &str, tag: &str, script: &str) -> Result<()> {
+        if self.rt.block_on(self.docker.inspect_image(tag)).is_ok() {
+            return Ok(());
+        }
+        let name = format!("ankyra-e2e-patch-{}", std::process::id());
+        let config = bollard::container::Config {
+            image: Some(base.to_string()),
+            cmd: Some(vec!["sh".to_string(), "-c".to_string(), script.to_string()]),
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.docker.create_container(
+                Some(bollard::container::CreateContainerOptions {
+                    name: name.clone(),
+                    platform: None,
+                }),
+                config,
+            ))
+            .with_context(|| format!("creating a container of {base}"))?;
+        let result = (|| -> Result<()> {
+            self.start(&name)?;
+            let code = self.rt.block_on(async {
+                use futures_util::StreamExt;
+                let mut s = self.docker.wait_container(
+                    &name,
+                    None::<bollard::container::WaitContainerOptions<String>>,
+                );
+                match s.next().await {
+                    Some(Ok(r)) => r.status_code,
+                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                        code, ..
+                    })) => code,
+                    _ => -1,
+                }
+            });
+            anyhow::ensure!(code == 0, "patch script exited with {code}");
+            let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+            self.rt
+                .block_on(self.docker.commit_container(
+                    bollard::image::CommitContainerOptions {
+                        container: name.clone(),
+                        repo: repo.to_string(),
+                        tag: t.to_string(),
+                        pause: true,
+                        ..Default::default()
+                    },
+                    bollard::container::Config::<String>::default(),
+                ))
+                .with_context(|| format!("committing {tag}"))?;
+            Ok(())
+        })();
+        let _ = self.remove(&name);
+        result
+    }
+
     /// Force-removes a container (killing it if it runs). Its anonymous volumes stay.
     pub fn remove(&self, id: &str) -> Result<()> {
         let opts = RemoveContainerOptions {

@@ -14,6 +14,8 @@ pub mod cloud;
 pub mod clouds;
 #[cfg(feature = "docker")]
 pub mod engine;
+#[cfg(feature = "docker")]
+pub mod load;
 pub mod log;
 pub mod paths;
 pub mod process;

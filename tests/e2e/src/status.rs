@@ -44,6 +44,12 @@ pub struct ComponentStatus {
     pub health: String,
     #[serde(default)]
     pub containers: Vec<ContainerStatus>,
+    /// Parked old instances during a bake window.
+    #[serde(default)]
+    pub bake: Option<serde_json::Value>,
+    /// `27.1.0 → 29.1.0` while an upgrade is not finalized.
+    #[serde(default)]
+    pub not_finalized: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,339 @@
+//! Issue 9's proof for keystone, end to end on the real Docker Engine (feature `docker`),
+//! each change made under a steady load of token issue + validate through HAProxy:
+//!
+//! 1. 27.1.0 → 29.1.0 (the SLURP jump, two real expand migrations): zero failed
+//!    requests, a token issued before still validates, every other container kept.
+//! 2. `ankyra rollback` inside the bake window: a load-balancer switch back to the very
+//!    same parked containers, zero failed requests, its duration reported.
+//! 3. Upgrade again with a short bake window, let it end, roll back start-first (new
+//!    containers): zero failed requests.
+//! 4. Upgrade and `ankyra finalize`; a later rollback is refused with the reason.
+//! 5. A point release back and forth (27.1.0 is the "patched" one of 2025.1) is not
+//!    repeated here: the same path runs for any version change (see the plan tests).
+//! 6. A broken image (never healthy) and an image that serves errors are rolled back
+//!    automatically: exit code 1, zero failed requests, the running containers untouched.
+//!
+//! One small cloud (mariadb, memcached, haproxy, keystone × 2) is shared by every step.
+#![cfg(feature = "docker")]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ankyra_e2e::engine::Engine;
+use ankyra_e2e::load::{Keystone, Load, LoadReport};
+use ankyra_e2e::{e2e_log, Cloud};
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+
+const OLD: &str = "27.1.0";
+const NEW: &str = "29.1.0";
+const PAUSE: Duration = Duration::from_millis(100);
+
+fn record(name: &str, keystone: &str, bake: &str) -> String {
+    format!(
+        "apiVersion: ankyra/v1\n\
+         kind: Cloud\n\
+         metadata:\n  name: {name}\n\
+         spec:\n  release: \"2025.1\"\n  \
+         rollout:\n    bakeWindow: {bake}\n    observe: 5s\n  \
+         components:\n    mariadb: {{}}\n    memcached: {{}}\n    haproxy: {{}}\n    \
+         keystone:\n      version: {keystone}\n      replicas: 2\n"
+    )
+}
+
+fn apply_record(cloud: &mut Cloud, keystone: &str, bake: &str, msg: &str) -> Result<()> {
+    std::fs::write(&cloud.record, record(&cloud.name, keystone, bake))?;
+    let out = cloud.apply(msg)?;
+    ensure!(out.success(), "apply failed:\n{}", out.describe_failure());
+    Ok(())
+}
+
+/// Container name → ID of one component (`keystone`) or of every other one (`!keystone`).
+fn ids(cloud: &Cloud, component: &str) -> Result<BTreeMap<String, String>> {
+    let status = cloud.status()?;
+    let (negate, name) = match component.strip_prefix('!') {
+        Some(n) => (true, n),
+        None => (false, component),
+    };
+    Ok(status
+        .components
+        .iter()
+        .filter(|c| (c.name == name) != negate)
+        .flat_map(|c| c.containers.iter())
+        .map(|k| (k.name.clone(), k.id.clone()))
+        .collect())
+}
+
+/// The version keystone runs, once Docker's health checks (which lag Ankyra's own
+/// readiness gate by up to an interval) call every instance healthy.
+fn keystone_running(cloud: &Cloud) -> Result<String> {
+    let started = Instant::now();
+    loop {
+        let status = cloud.status()?;
+        let k = status
+            .component("keystone")
+            .context("no keystone in status")?;
+        if k.health == "healthy" {
+            return k
+                .running_version
+                .clone()
+                .context("keystone runs no version");
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(90),
+            "keystone is {} after 90 s:\n{}",
+            k.health,
+            status.summary()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// Runs `args` under load; returns the load report and the command's stdout.
+fn under_load(
+    cloud: &Cloud,
+    k: &Keystone,
+    old_token: &str,
+    args: &[&str],
+) -> Result<(LoadReport, ankyra_e2e::process::Output)> {
+    let load = Load::start(k, Some(old_token.to_string()), PAUSE)?;
+    // A few rounds before the change starts, so the load is steady when it does.
+    std::thread::sleep(Duration::from_secs(2));
+    let out = cloud.ankyra_run(args, Duration::from_secs(900), true);
+    std::thread::sleep(Duration::from_secs(2));
+    let report = load.stop();
+    e2e_log!(
+        "load during `ankyra {}`: {}",
+        args.join(" "),
+        report.summary()
+    );
+    for f in report.failures.iter().take(10) {
+        e2e_log!("  failed: {f}");
+    }
+    Ok((report, out?))
+}
+
+fn zero_failures(report: &LoadReport, what: &str) -> Result<()> {
+    ensure!(
+        report.requests >= 10,
+        "{what}: expected a steady load, only {} requests ran",
+        report.requests
+    );
+    ensure!(
+        report.failures.is_empty(),
+        "{what}: expected zero failed requests, {} of {} failed: {:?}",
+        report.failures.len(),
+        report.requests,
+        report.failures.iter().take(5).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    e2e_log!("=== {name}");
+    let start = Instant::now();
+    let r = f();
+    match &r {
+        Ok(_) => e2e_log!("=== ok: {name} ({:.1}s)", start.elapsed().as_secs_f64()),
+        Err(e) => e2e_log!("=== FAILED: {name}: {e:#}"),
+    }
+    r.with_context(|| format!("step failed: {name}"))
+}
+
+#[test]
+fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> Result<()> {
+    let engine = Engine::connect()?;
+    let mut cloud = Cloud::init()?;
+    let name = cloud.name.clone();
+
+    step("deploy keystone 27.1.0 × 2", || {
+        apply_record(&mut cloud, OLD, "15m", "e2e: deploy")?;
+        ensure!(keystone_running(&cloud)? == OLD);
+        Ok(())
+    })?;
+    let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
+    let k = Keystone::from_clouds_yaml(&yaml, &name)?;
+    let old_token = k.issue()?;
+    let others = ids(&cloud, "!keystone")?;
+    let first_keystones = ids(&cloud, "keystone")?;
+
+    step("upgrade 27.1.0 → 29.1.0 under load", || {
+        let arg = format!("keystone={NEW}");
+        let (report, out) = under_load(
+            &cloud,
+            &k,
+            &old_token,
+            &["set", &name, &arg, "--apply", "-m", "security fix"],
+        )?;
+        ensure!(out.success(), "upgrade failed:\n{}", out.describe_failure());
+        zero_failures(&report, "upgrade")?;
+        ensure!(keystone_running(&cloud)? == NEW);
+        k.validate(&old_token)
+            .context("a token issued before the upgrade no longer validates")?;
+        ensure!(
+            ids(&cloud, "!keystone")? == others,
+            "the upgrade of keystone touched another component's containers"
+        );
+        let status = cloud.status()?;
+        let ks = status.component("keystone").context("keystone")?;
+        ensure!(
+            ks.bake.is_some(),
+            "expected the old instances parked for the bake window"
+        );
+        ensure!(
+            ks.not_finalized.as_deref() == Some("27.1.0 → 29.1.0"),
+            "expected `upgraded, not finalized`, found {:?}",
+            ks.not_finalized
+        );
+        Ok(())
+    })?;
+
+    step(
+        "rollback inside the bake window: a switch, no new container",
+        || {
+            let (report, out) = under_load(
+                &cloud,
+                &k,
+                &old_token,
+                &["rollback", &name, "keystone", "-o", "json"],
+            )?;
+            ensure!(
+                out.success(),
+                "rollback failed:\n{}",
+                out.describe_failure()
+            );
+            zero_failures(&report, "rollback in the bake window")?;
+            let json: Value = serde_json::from_str(&out.stdout)?;
+            let seconds = json["applied"]["outcome"]["switches"][0]["seconds"]
+                .as_f64()
+                .context("expected the rollback to be a load-balancer switch")?;
+            e2e_log!("rollback switch took {seconds:.3} s");
+            ensure!(keystone_running(&cloud)? == OLD);
+            ensure!(
+                ids(&cloud, "keystone")? == first_keystones,
+                "expected the very same 27.1.0 containers back in rotation"
+            );
+            k.validate(&old_token)?;
+            Ok(())
+        },
+    )?;
+
+    step(
+        "upgrade with a 3 s bake window, let it end, roll back start-first",
+        || {
+            let load = Load::start(&k, Some(old_token.clone()), PAUSE)?;
+            let applied = apply_record(&mut cloud, NEW, "3s", "e2e: upgrade, short bake");
+            let report = load.stop();
+            e2e_log!("load during the upgrade: {}", report.summary());
+            applied?;
+            zero_failures(&report, "second upgrade")?;
+            std::thread::sleep(Duration::from_secs(5));
+            let (report, out) = under_load(
+                &cloud,
+                &k,
+                &old_token,
+                &["rollback", &name, "keystone", "-o", "json"],
+            )?;
+            ensure!(
+                out.success(),
+                "rollback failed:\n{}",
+                out.describe_failure()
+            );
+            zero_failures(&report, "start-first rollback")?;
+            let json: Value = serde_json::from_str(&out.stdout)?;
+            ensure!(
+                json["applied"]["outcome"]["switches"]
+                    .as_array()
+                    .is_some_and(|a| a.is_empty()),
+                "after the bake window the rollback cannot be a switch: {}",
+                json["applied"]["outcome"]["switches"]
+            );
+            ensure!(keystone_running(&cloud)? == OLD);
+            let now = ids(&cloud, "keystone")?;
+            ensure!(
+                now.values()
+                    .all(|id| !first_keystones.values().any(|f| f == id)),
+                "expected new 27.1.0 containers after the bake window ended"
+            );
+            Ok(())
+        },
+    )?;
+
+    step("upgrade and finalize; rollback is then refused", || {
+        apply_record(&mut cloud, NEW, "15m", "e2e: upgrade to finalize")?;
+        let out = cloud.ankyra_run(
+            &["finalize", &name, "keystone"],
+            Duration::from_secs(300),
+            true,
+        )?;
+        ensure!(
+            out.success(),
+            "finalize failed:\n{}",
+            out.describe_failure()
+        );
+        let status = cloud.status()?;
+        let ks = status.component("keystone").context("keystone")?;
+        ensure!(ks.not_finalized.is_none() && ks.bake.is_none());
+        k.validate(&old_token)?;
+        let out = cloud.ankyra_run(
+            &["rollback", &name, "keystone"],
+            Duration::from_secs(300),
+            true,
+        )?;
+        ensure!(
+            out.status.code() == Some(2) && out.stderr.contains("--restore-snapshot"),
+            "expected the rollback past a finalized upgrade to be refused (exit 2, naming \
+             --restore-snapshot):\n{}",
+            out.describe_failure()
+        );
+        ensure!(keystone_running(&cloud)? == NEW);
+        Ok(())
+    })?;
+
+    let broken = format!("ankyra-e2e/keystone-broken:{NEW}");
+    let erring = format!("ankyra-e2e/keystone-erring:{NEW}");
+    let site = "/opt/openstack/lib/python3.11/site-packages/keystone";
+    engine.patched_image(
+        &format!("ankyra/keystone:{NEW}"),
+        &broken,
+        &format!("rm -rf {site}/wsgi"),
+    )?;
+    engine.patched_image(
+        &format!("ankyra/keystone:{NEW}"),
+        &erring,
+        &format!(
+            "printf '%s\\n' '' 'def _broken(self, *a, **k):' \
+             '    raise RuntimeError(\"broken on purpose by the e2e test\")' \
+             'Manager.issue_token = _broken' >> {site}/token/provider.py"
+        ),
+    )?;
+    for (image, what) in [(&broken, "never healthy"), (&erring, "answers errors")] {
+        step(
+            &format!("an image that {what} is rolled back automatically"),
+            || {
+                let before = ids(&cloud, "keystone")?;
+                let arg = format!("keystone={image}");
+                let (report, out) =
+                    under_load(&cloud, &k, &old_token, &["set", &name, &arg, "--apply"])?;
+                ensure!(
+                    out.status.code() == Some(1),
+                    "expected exit code 1 (failed and rolled back):\n{}",
+                    out.describe_failure()
+                );
+                ensure!(
+                    out.stderr.contains("the old instances serve again"),
+                    "expected the reason in the error:\n{}",
+                    out.describe_failure()
+                );
+                zero_failures(&report, what)?;
+                ensure!(
+                    ids(&cloud, "keystone")? == before,
+                    "expected the running keystone containers untouched"
+                );
+                ensure!(keystone_running(&cloud)? == NEW);
+                Ok(())
+            },
+        )?;
+    }
+    Ok(())
+}

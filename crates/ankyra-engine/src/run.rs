@@ -283,7 +283,10 @@ impl Engine {
             let Ok((_, svc)) = catalog.component(&c.name) else {
                 continue;
             };
-            let recipe = svc.image(&c.version, &r.release);
+            // A version's image is built on its own release's libraries, whatever
+            // the record's default release: one tag, one image.
+            let release = svc.release_of(&c.version).unwrap_or(&r.release);
+            let recipe = svc.image(&c.version, release);
             if recipe.reference() == c.image && !recipes.contains(&recipe) {
                 recipes.push(recipe);
             }

@@ -100,6 +100,12 @@ pub enum OpsError {
 impl OpsError {
     /// The process exit code: 2 for bad arguments or records, 3 for failures
     /// that need a person (store trouble). 1 is kept for "failed and rolled back".
+    ///
+    /// A lost race is 3 too: [`StoreError::Conflict`] (another revision was
+    /// recorded between this command's read and its write; nothing was stored)
+    /// and [`StoreError::Locked`] (another process runs an operation on the
+    /// cloud). The input was fine, so not 2, and nothing changed, so not 1: a
+    /// person looks at what the other writer did and re-runs if still wanted.
     pub fn exit_code(&self) -> i32 {
         match self {
             OpsError::Record(_)
@@ -112,6 +118,7 @@ impl OpsError {
             OpsError::Store(
                 StoreError::UnknownCloud { .. } | StoreError::UnknownRevision { .. },
             ) => 2,
+            OpsError::Store(StoreError::Conflict { .. } | StoreError::Locked { .. }) => 3,
             OpsError::Store(_) | OpsError::StoredRecord { .. } | OpsError::Runtime { .. } => 3,
             // A failed gate was rolled back automatically: the cloud serves as before.
             OpsError::Engine(ankyra_engine::EngineError::GateFailed { .. }) => 1,

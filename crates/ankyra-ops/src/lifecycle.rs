@@ -10,7 +10,7 @@ use ankyra_store::{Revision, Store};
 use serde::Serialize;
 
 use crate::deploy::{latest_number, runtime, Applied};
-use crate::revisions::{commit_record, resolved_revision, stored_record};
+use crate::revisions::{commit_on, resolved_revision, stored_record};
 use crate::OpsError;
 
 /// Applies the latest revision of `cloud` (after `set` or `rollback`).
@@ -149,8 +149,10 @@ pub fn rollback(
         &version,
         restore_snapshot,
     )?;
-    commit_record(
+    // On top of the revision edited, or not at all (StoreError::Conflict).
+    commit_on(
         store,
+        Some(&latest),
         &record,
         &resolved,
         author,

@@ -58,7 +58,25 @@ fn observed_from(rev: Option<&Revision>) -> Result<Observed, OpsError> {
     })
 }
 
-/// Stores a record as a new revision (nothing if it equals the latest).
+/// Test-only: milliseconds [`commit_on`] sleeps between the caller's read of
+/// the latest revision and the store write, so that a test can make several
+/// `ankyra set` processes read the same latest revision and race to commit
+/// (crates/ankyra/tests/it). Not for operators; unset in normal use.
+pub const TEST_PAUSE_BEFORE_COMMIT_ENV: &str = "ANKYRA_TEST_PAUSE_BEFORE_COMMIT_MS";
+
+fn test_pause_before_commit() {
+    let pause = std::env::var(TEST_PAUSE_BEFORE_COMMIT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0);
+    if let Some(ms) = pause {
+        tracing::debug!(ms, "test pause before commit");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// Stores a record as a new revision (nothing if it equals the latest), on
+/// top of the latest revision as read now.
 pub(crate) fn commit_record(
     store: &mut dyn Store,
     record: &Record,
@@ -66,17 +84,38 @@ pub(crate) fn commit_record(
     author: &str,
     message: &str,
 ) -> Result<CommitResult, OpsError> {
+    let previous = store.latest(record.name().as_str())?;
+    commit_on(store, previous.as_ref(), record, resolved, author, message)
+}
+
+/// Stores a record as a new revision on top of `base`, the latest revision
+/// the caller read (and planned, or edited, from; `None`: it read none).
+/// Optimistic concurrency: if another revision was recorded since, nothing is
+/// stored and it fails with [`StoreError::Conflict`] naming that revision, so
+/// a concurrent `set` never silently drops another's change and a plan is
+/// never checked against a revision that is no longer the latest.
+pub(crate) fn commit_on(
+    store: &mut dyn Store,
+    base: Option<&Revision>,
+    record: &Record,
+    resolved: &ResolvedRecord,
+    author: &str,
+    message: &str,
+) -> Result<CommitResult, OpsError> {
     let cloud = record.name().to_string();
-    let previous = store.latest(&cloud)?;
     // Refuse unsupported jumps before anything is written.
-    let plan = plan(&desired(resolved), &observed_from(previous.as_ref())?)?;
-    let (revision, created) = store.put_revision(NewRevision {
-        cloud,
-        record_json: record.canonical_json(),
-        content_hash: record.content_hash(),
-        author: author.to_string(),
-        message: message.to_string(),
-    })?;
+    let plan = plan(&desired(resolved), &observed_from(base)?)?;
+    test_pause_before_commit();
+    let (revision, created) = store.put_revision_if_latest(
+        NewRevision {
+            cloud,
+            record_json: record.canonical_json(),
+            content_hash: record.content_hash(),
+            author: author.to_string(),
+            message: message.to_string(),
+        },
+        base.map(|r| r.number),
+    )?;
     Ok(CommitResult {
         revision,
         created,

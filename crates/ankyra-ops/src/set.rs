@@ -7,7 +7,7 @@ use ankyra_plan::{diff_records, ComponentDiff};
 use ankyra_store::{Store, StoreError};
 use serde::Serialize;
 
-use crate::revisions::{commit_record, resolved_revision, stored_record, CommitResult};
+use crate::revisions::{commit_on, resolved_revision, stored_record, CommitResult};
 use crate::OpsError;
 
 /// What `set` did.
@@ -96,7 +96,11 @@ fn parse_assignment(text: &str) -> Result<(String, Value), OpsError> {
     Ok((component.to_string(), value))
 }
 
-/// Creates a new revision of `cloud` with the given components changed.
+/// Creates a new revision of `cloud` with the given components changed: the
+/// latest revision, edited. Stored only if that revision is still the latest
+/// when it is written; if another revision got in first (a concurrent `set`,
+/// `commit` or `apply`), nothing is stored and it fails with
+/// [`StoreError::Conflict`] naming that revision, its author and time.
 pub fn set(
     store: &mut dyn Store,
     cloud: &str,
@@ -138,7 +142,9 @@ pub fn set(
     let message = message
         .map(str::to_string)
         .unwrap_or_else(|| format!("set {}", assignments.join(" ")));
-    let commit = commit_record(store, &record, &resolved, author, &message)?;
+    // Only on top of the revision edited: a concurrent `set` that got in
+    // first makes this one fail (StoreError::Conflict) instead of being lost.
+    let commit = commit_on(store, Some(&latest), &record, &resolved, author, &message)?;
     let diff = diff_records(&before, &resolved);
     Ok(SetResult { commit, diff })
 }

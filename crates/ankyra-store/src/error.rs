@@ -67,8 +67,27 @@ pub enum StoreError {
         /// Its latest revision.
         latest: u64,
     },
+    /// A conditional put ([`Store::put_revision_if_latest`](crate::Store::put_revision_if_latest))
+    /// found another revision latest than the one its caller read: someone else
+    /// recorded a revision in between. Nothing was stored.
+    #[error(
+        "cloud `{cloud}` changed after this command read {}: revision {found} was recorded first, by `{author}` at {created_at}; nothing was stored, re-run the command to make its change on top of revision {found}",
+        read_text(*.expected)
+    )]
+    Conflict {
+        /// The cloud.
+        cloud: String,
+        /// The latest revision the caller read (`None`: it read none).
+        expected: Option<u64>,
+        /// The revision that is latest now.
+        found: u64,
+        /// Who recorded it.
+        author: String,
+        /// When it was recorded (RFC 3339 UTC).
+        created_at: String,
+    },
     /// Another owner holds a live lock on the cloud.
-    #[error("cloud `{cloud}` is locked by `{owner}` since {since}")]
+    #[error("cloud `{cloud}` is locked by `{owner}` since {since}: another operation is running on it; re-run when it has ended")]
     Locked {
         /// The cloud.
         cloud: String,
@@ -163,5 +182,12 @@ fn holder_text(holder: Option<u64>) -> String {
     match holder {
         Some(token) => format!("the lock is held with token {token}"),
         None => "the cloud is not locked".to_owned(),
+    }
+}
+
+fn read_text(expected: Option<u64>) -> String {
+    match expected {
+        Some(number) => format!("revision {number}"),
+        None => "that it had no revision".to_owned(),
     }
 }

@@ -38,6 +38,21 @@ pub trait Store: Send {
     /// equals the latest revision's, in which case nothing is written and the
     /// latest revision is returned with `created == false`.
     fn put_revision(&mut self, new: NewRevision) -> Result<(Revision, bool), StoreError>;
+    /// Like [`Store::put_revision`], but only if the cloud's latest revision is
+    /// still `expected_latest` (`None`: the cloud has no revision yet), checked
+    /// atomically with the numbering: optimistic concurrency for
+    /// read-modify-write callers (`ankyra set`), so that of several writers
+    /// who read the same latest revision exactly one stores. Otherwise nothing
+    /// is written and it fails with [`StoreError::Conflict`], naming the
+    /// revision that got in first, who made it and when; the check comes
+    /// before the identical-content one, so a stale caller is told even when
+    /// its content happens to equal the latest. [`StoreError::UnknownCloud`]
+    /// if `expected_latest` is `Some` and the cloud has no revision.
+    fn put_revision_if_latest(
+        &mut self,
+        new: NewRevision,
+        expected_latest: Option<u64>,
+    ) -> Result<(Revision, bool), StoreError>;
     /// The latest revision of a cloud, if any.
     fn latest(&self, cloud: &str) -> Result<Option<Revision>, StoreError>;
     /// A given revision of a cloud: [`StoreError::UnknownCloud`] if the cloud

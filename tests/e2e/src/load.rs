@@ -96,6 +96,20 @@ fn validate(c: &reqwest::blocking::Client, k: &Keystone, admin: &str, token: &st
     Ok(())
 }
 
+fn get(c: &reqwest::blocking::Client, url: &str, token: &str) -> Result<()> {
+    let r = c
+        .get(url)
+        .header("X-Auth-Token", token)
+        // Placement wants a microversion; other APIs ignore the header.
+        .header("OpenStack-API-Version", "placement 1.0")
+        .send()
+        .map_err(|e| anyhow!("GET {url}: {e}"))?;
+    if !r.status().is_success() {
+        return Err(anyhow!("GET {url} answered {}", r.status()));
+    }
+    Ok(())
+}
+
 /// What a load run saw.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
@@ -139,6 +153,17 @@ impl Load {
     /// Starts the load: rounds of issue + validate (and validate `old_token`), paced
     /// at `pause` between rounds.
     pub fn start(k: &Keystone, old_token: Option<String>, pause: Duration) -> Result<Load> {
+        Load::start_with(k, old_token, pause, None)
+    }
+
+    /// The same, plus a GET of `extra` (another API through HAProxy, e.g. placement's
+    /// `/resource_providers`) with the round's token in every round.
+    pub fn start_with(
+        k: &Keystone,
+        old_token: Option<String>,
+        pause: Duration,
+        extra: Option<String>,
+    ) -> Result<Load> {
         let stop = Arc::new(AtomicBool::new(false));
         let report = Arc::new(Mutex::new(LoadReport::default()));
         let client = Keystone::client()?;
@@ -173,6 +198,10 @@ impl Load {
                 if let Some(old) = &old_token {
                     let t = Instant::now();
                     record(validate(&client, &k, &token, old), t);
+                }
+                if let Some(url) = &extra {
+                    let t = Instant::now();
+                    record(get(&client, url, &token), t);
                 }
                 std::thread::sleep(pause);
             }

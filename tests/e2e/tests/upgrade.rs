@@ -8,12 +8,15 @@
 //! 3. Upgrade again with a short bake window, let it end, roll back start-first (new
 //!    containers): zero failed requests.
 //! 4. Upgrade and `ankyra finalize`; a later rollback is refused with the reason.
-//! 5. A point release back and forth (27.1.0 is the "patched" one of 2025.1) is not
-//!    repeated here: the same path runs for any version change (see the plan tests).
+//! 0. First the security-patch case: the point release 27.0.2 → 27.1.0, back by a
+//!    switch, and forward again.
+//! 5. Placement 13.0.1 → 15.0.0 (2025.1 → 2026.1) and back, with placement requests
+//!    in the load as well.
 //! 6. A broken image (never healthy) and an image that serves errors are rolled back
 //!    automatically: exit code 1, zero failed requests, the running containers untouched.
 //!
-//! One small cloud (mariadb, memcached, haproxy, keystone × 2) is shared by every step.
+//! One small cloud (mariadb, memcached, haproxy, keystone × 2, placement) is shared by
+//! every step.
 #![cfg(feature = "docker")]
 
 use std::collections::BTreeMap;
@@ -25,8 +28,11 @@ use ankyra_e2e::{e2e_log, Cloud};
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
+const POINT: &str = "27.0.2";
 const OLD: &str = "27.1.0";
 const NEW: &str = "29.1.0";
+const PLACEMENT_OLD: &str = "13.0.1";
+const PLACEMENT_NEW: &str = "15.0.0";
 const PAUSE: Duration = Duration::from_millis(100);
 
 fn record(name: &str, keystone: &str, bake: &str) -> String {
@@ -37,7 +43,8 @@ fn record(name: &str, keystone: &str, bake: &str) -> String {
          spec:\n  release: \"2025.1\"\n  \
          rollout:\n    bakeWindow: {bake}\n    observe: 5s\n  \
          components:\n    mariadb: {{}}\n    memcached: {{}}\n    haproxy: {{}}\n    \
-         keystone:\n      version: {keystone}\n      replicas: 2\n"
+         keystone:\n      version: {keystone}\n      replicas: 2\n    \
+         placement:\n      version: {PLACEMENT_OLD}\n"
     )
 }
 
@@ -64,24 +71,28 @@ fn ids(cloud: &Cloud, component: &str) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-/// The version keystone runs, once Docker's health checks (which lag Ankyra's own
-/// readiness gate by up to an interval) call every instance healthy.
 fn keystone_running(cloud: &Cloud) -> Result<String> {
+    running(cloud, "keystone")
+}
+
+/// The version `component` runs, once Docker's health checks (which lag Ankyra's
+/// own readiness gate by up to an interval) call every instance healthy.
+fn running(cloud: &Cloud, component: &str) -> Result<String> {
     let started = Instant::now();
     loop {
         let status = cloud.status()?;
         let k = status
-            .component("keystone")
-            .context("no keystone in status")?;
+            .component(component)
+            .with_context(|| format!("no {component} in status"))?;
         if k.health == "healthy" {
             return k
                 .running_version
                 .clone()
-                .context("keystone runs no version");
+                .with_context(|| format!("{component} runs no version"));
         }
         ensure!(
             started.elapsed() < Duration::from_secs(90),
-            "keystone is {} after 90 s:\n{}",
+            "{component} is {} after 90 s:\n{}",
             k.health,
             status.summary()
         );
@@ -96,7 +107,17 @@ fn under_load(
     old_token: &str,
     args: &[&str],
 ) -> Result<(LoadReport, ankyra_e2e::process::Output)> {
-    let load = Load::start(k, Some(old_token.to_string()), PAUSE)?;
+    under_load_with(cloud, k, old_token, args, None)
+}
+
+fn under_load_with(
+    cloud: &Cloud,
+    k: &Keystone,
+    old_token: &str,
+    args: &[&str],
+    extra: Option<String>,
+) -> Result<(LoadReport, ankyra_e2e::process::Output)> {
+    let load = Load::start_with(k, Some(old_token.to_string()), PAUSE, extra)?;
     // A few rounds before the change starts, so the load is steady when it does.
     std::thread::sleep(Duration::from_secs(2));
     let out = cloud.ankyra_run(args, Duration::from_secs(900), true);
@@ -146,15 +167,43 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
     let mut cloud = Cloud::init()?;
     let name = cloud.name.clone();
 
-    step("deploy keystone 27.1.0 × 2", || {
-        apply_record(&mut cloud, OLD, "15m", "e2e: deploy")?;
-        ensure!(keystone_running(&cloud)? == OLD);
+    step("deploy keystone 27.0.2 × 2 and placement 13.0.1", || {
+        apply_record(&mut cloud, POINT, "15m", "e2e: deploy")?;
+        ensure!(keystone_running(&cloud)? == POINT);
+        ensure!(running(&cloud, "placement")? == PLACEMENT_OLD);
         Ok(())
     })?;
     let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
     let k = Keystone::from_clouds_yaml(&yaml, &name)?;
     let old_token = k.issue()?;
     let others = ids(&cloud, "!keystone")?;
+
+    step("point release 27.0.2 → 27.1.0, back by a switch, forward again", || {
+        let point_keystones = ids(&cloud, "keystone")?;
+        let arg = format!("keystone={OLD}");
+        let up = ["set", name.as_str(), arg.as_str(), "--apply", "-m", "security patch"];
+        let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
+        ensure!(out.success(), "point upgrade failed:\n{}", out.describe_failure());
+        zero_failures(&report, "point release upgrade")?;
+        ensure!(keystone_running(&cloud)? == OLD);
+        let (report, out) = under_load(&cloud, &k, &old_token, &["rollback", &name, "keystone"])?;
+        ensure!(out.success(), "point rollback failed:\n{}", out.describe_failure());
+        zero_failures(&report, "point release rollback")?;
+        ensure!(keystone_running(&cloud)? == POINT);
+        ensure!(
+            ids(&cloud, "keystone")? == point_keystones,
+            "expected the very same 27.0.2 containers back"
+        );
+        let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
+        ensure!(out.success(), "point upgrade failed:\n{}", out.describe_failure());
+        zero_failures(&report, "point release upgrade, again")?;
+        ensure!(keystone_running(&cloud)? == OLD);
+        ensure!(
+            ids(&cloud, "!keystone")? == others,
+            "the keystone changes touched another component's containers"
+        );
+        Ok(())
+    })?;
     let first_keystones = ids(&cloud, "keystone")?;
 
     step("upgrade 27.1.0 → 29.1.0 under load", || {
@@ -287,6 +336,46 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
             out.describe_failure()
         );
         ensure!(keystone_running(&cloud)? == NEW);
+        Ok(())
+    })?;
+
+    step("placement 13.0.1 → 15.0.0 and back, under keystone + placement load", || {
+        let vip = k
+            .url
+            .trim_start_matches("http://")
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let url = Some(format!("http://{vip}:8778/resource_providers"));
+        let keystones = ids(&cloud, "keystone")?;
+        let before = ids(&cloud, "placement")?;
+        let arg = format!("placement={PLACEMENT_NEW}");
+        let (report, out) = under_load_with(
+            &cloud,
+            &k,
+            &old_token,
+            &["set", &name, &arg, "--apply"],
+            url.clone(),
+        )?;
+        ensure!(out.success(), "placement upgrade failed:\n{}", out.describe_failure());
+        zero_failures(&report, "placement upgrade")?;
+        ensure!(running(&cloud, "placement")? == PLACEMENT_NEW);
+        ensure!(ids(&cloud, "keystone")? == keystones, "keystone was touched");
+        let (report, out) = under_load_with(
+            &cloud,
+            &k,
+            &old_token,
+            &["rollback", &name, "placement", "-o", "json"],
+            url,
+        )?;
+        ensure!(out.success(), "placement rollback failed:\n{}", out.describe_failure());
+        zero_failures(&report, "placement rollback")?;
+        ensure!(running(&cloud, "placement")? == PLACEMENT_OLD);
+        ensure!(
+            ids(&cloud, "placement")? == before,
+            "expected the very same placement 13.0.1 container back"
+        );
         Ok(())
     })?;
 

@@ -192,7 +192,18 @@ fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
 
 impl Store for SqliteStore {
     fn put_revision(&mut self, new: NewRevision) -> Result<(Revision, bool), StoreError> {
-        revisions::put(self.write()?, new)
+        revisions::put(self.write()?, new, revisions::Expect::Any)
+    }
+    fn put_revision_if_latest(
+        &mut self,
+        new: NewRevision,
+        expected_latest: Option<u64>,
+    ) -> Result<(Revision, bool), StoreError> {
+        revisions::put(
+            self.write()?,
+            new,
+            revisions::Expect::Latest(expected_latest),
+        )
     }
     fn latest(&self, cloud: &str) -> Result<Option<Revision>, StoreError> {
         revisions::latest(&self.conn, cloud)

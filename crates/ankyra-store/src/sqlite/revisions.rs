@@ -20,10 +20,46 @@ fn revision_from(row: &Row<'_>) -> rusqlite::Result<Revision> {
     })
 }
 
-/// Stores `new` as the next revision unless it equals the latest. `tx` holds
-/// the write lock, so the number read is still the latest when written.
-pub(super) fn put(tx: Transaction<'_>, new: NewRevision) -> Result<(Revision, bool), StoreError> {
+/// What a put expects the latest revision to be.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Expect {
+    /// Anything: the put goes on top of whatever is latest.
+    Any,
+    /// This revision (`None`: no revision yet), else [`StoreError::Conflict`].
+    Latest(Option<u64>),
+}
+
+/// Stores `new` as the next revision unless it equals the latest, or (with
+/// [`Expect::Latest`]) the latest is not the one expected. `tx` holds the
+/// write lock, so the number read (and checked) is still the latest when
+/// written.
+pub(super) fn put(
+    tx: Transaction<'_>,
+    new: NewRevision,
+    expect: Expect,
+) -> Result<(Revision, bool), StoreError> {
     let latest = latest(&tx, &new.cloud)?;
+    if let Expect::Latest(expected) = expect {
+        match (&latest, expected) {
+            (None, Some(_)) => {
+                return Err(StoreError::UnknownCloud { cloud: new.cloud });
+            }
+            (Some(found), _) if Some(found.number) != expected => {
+                tracing::debug!(
+                    cloud = %new.cloud, expected, found = found.number,
+                    "refused a revision: the latest is not the one its writer read"
+                );
+                return Err(StoreError::Conflict {
+                    cloud: new.cloud,
+                    expected,
+                    found: found.number,
+                    author: found.author.clone(),
+                    created_at: found.created_at.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
     if let Some(latest) = latest.as_ref() {
         if latest.content_hash == new.content_hash {
             return Ok((latest.clone(), false));

@@ -47,12 +47,15 @@ suite_tests!(
     revision_status_can_be_set_and_replaced,
     a_fixed_put_sequence_is_numbered_without_gaps,
     concurrent_puts_get_distinct_numbers,
+    a_revision_is_stored_only_on_top_of_the_latest_its_writer_read,
+    of_writers_who_read_one_latest_exactly_one_stores,
     a_secret_is_generated_once_and_reused,
     concurrent_secret_requests_agree_on_one_value,
     a_held_lock_refuses_another_owner_and_names_the_holder,
     an_expired_lock_is_taken_over_with_a_bigger_token,
     heartbeat_and_release_need_the_current_token,
     force_unlock_returns_the_lock_and_tokens_keep_growing,
+    of_concurrent_lock_requests_exactly_one_wins,
     writes_with_a_stale_token_are_fenced,
     the_journal_keeps_steps_of_the_unfinished_operation,
     journal_steps_follow_their_transitions,
@@ -144,6 +147,119 @@ fn two_processes_put_revisions_to_one_file() {
         .map(|r| r.number)
         .collect();
     assert_eq!(numbers, (1..=2 * CHILD_PUTS).collect::<Vec<_>>());
+}
+
+/// Set when the test binary runs as one of the lockers of
+/// [`processes_racing_for_one_lock_exactly_one_wins`]: the store file.
+const CHILD_LOCK_STORE: &str = "ANKYRA_STORE_TEST_CHILD_LOCK_STORE";
+/// When the lockers ask (Unix time in milliseconds), so they ask at once.
+const CHILD_LOCK_AT: &str = "ANKYRA_STORE_TEST_CHILD_LOCK_AT_MS";
+const LOCKERS: usize = 4;
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis()
+}
+
+/// The locker side: waits for the agreed moment, asks for the lock on
+/// `processes` and writes what it got to `outcome-PID` beside the store.
+fn lock_as_a_child(path: &Path) {
+    let at: u128 = std::env::var(CHILD_LOCK_AT)
+        .expect("the parent says when")
+        .parse()
+        .expect("milliseconds");
+    let mut store = SqliteStore::open(path).expect("open");
+    let owner = format!("process-{}", std::process::id());
+    let now = unix_ms();
+    if now < at {
+        let wait = u64::try_from(at - now).expect("a short wait");
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+    }
+    let outcome =
+        match store.acquire_lock("processes", &owner, std::time::Duration::from_secs(3600)) {
+            Ok(lock) => format!("acquired\n{owner}\n{}", lock.acquired_at),
+            Err(StoreError::Locked {
+                owner: holder,
+                since,
+                ..
+            }) => format!("locked\n{holder}\n{since}"),
+            Err(other) => panic!("expected the lock or Locked, got {other:?}"),
+        };
+    fs::write(
+        path.with_file_name(format!("outcome-{}", std::process::id())),
+        outcome,
+    )
+    .expect("write the outcome");
+}
+
+/// What a second `apply` on a cloud meets, across processes: lockers started
+/// as separate processes (this test binary, with `CHILD_LOCK_STORE` set) ask
+/// for one cloud's lock at the same moment; exactly one gets it and every
+/// other is refused with the holder's name and since when.
+#[test]
+fn processes_racing_for_one_lock_exactly_one_wins() {
+    if let Some(path) = std::env::var_os(CHILD_LOCK_STORE) {
+        lock_as_a_child(Path::new(&path));
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    let test_binary = std::env::current_exe().expect("test binary");
+    let at = unix_ms() + 1500;
+    let children: Vec<_> = (0..LOCKERS)
+        .map(|_| {
+            Command::new(&test_binary)
+                .args(["--exact", "--quiet"])
+                .arg("sqlite::tests::processes_racing_for_one_lock_exactly_one_wins")
+                .env(CHILD_LOCK_STORE, &path)
+                .env(CHILD_LOCK_AT, at.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn a child")
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for child in children {
+        let pid = child.id();
+        let output = child.wait_with_output().expect("child runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "child failed: {stdout}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran the locker: {stdout}"
+        );
+        let text = fs::read_to_string(dir.path().join(format!("outcome-{pid}")))
+            .expect("the child wrote its outcome");
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        outcomes.push((format!("process-{pid}"), lines));
+    }
+    let winners: Vec<&(String, Vec<String>)> = outcomes
+        .iter()
+        .filter(|(_, lines)| lines[0] == "acquired")
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one process locks: {outcomes:?}");
+    let (winner, won) = winners[0];
+    assert_eq!(&won[1], winner);
+    for (owner, lines) in &outcomes {
+        if owner != winner {
+            assert_eq!(
+                lines,
+                &["locked".to_owned(), winner.clone(), won[2].clone()],
+                "{owner} is told who holds the lock since when"
+            );
+        }
+    }
+    let lock = SqliteStore::open(&path)
+        .expect("reopen")
+        .lock_info("processes")
+        .expect("lock info")
+        .expect("locked");
+    assert_eq!((&lock.owner, &lock.acquired_at), (winner, &won[2]));
 }
 
 proptest! {

@@ -1,10 +1,11 @@
 //! Checks of locks: contention, expiry and takeover, heartbeats, tokens.
 
+use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
 use super::{Make, LONG};
-use crate::{Store, StoreError};
+use crate::{LockInfo, Store, StoreError};
 
 /// A live lock refuses another owner with an error naming the holder.
 pub fn a_held_lock_refuses_another_owner_and_names_the_holder<S: Store>(make: &Make<'_, S>) {
@@ -125,4 +126,66 @@ pub fn force_unlock_returns_the_lock_and_tokens_keep_growing<S: Store>(make: &Ma
         store.heartbeat("forced", next.token),
         Err(StoreError::LockLost { .. })
     ));
+}
+
+/// Owners asking for one free lock at the same moment, each through its own
+/// handle: exactly one gets it, every other is refused with an error naming
+/// that holder and since when (what a second concurrent `apply` is told).
+pub fn of_concurrent_lock_requests_exactly_one_wins<S: Store>(make: &Make<'_, S>) {
+    const OWNERS: usize = 8;
+    let barrier = Barrier::new(OWNERS);
+    let outcomes: Vec<(String, Result<LockInfo, StoreError>)> = thread::scope(|scope| {
+        let owners: Vec<_> = (0..OWNERS)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut store = make();
+                    let owner = format!("owner-{i}@host");
+                    barrier.wait();
+                    let result = store.acquire_lock("contended", &owner, LONG);
+                    (owner, result)
+                })
+            })
+            .collect();
+        owners
+            .into_iter()
+            .map(|o| o.join().expect("owner thread does not panic"))
+            .collect()
+    });
+    let winners: Vec<&LockInfo> = outcomes
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one owner locks: {outcomes:?}");
+    let lock = winners[0];
+    for (owner, outcome) in &outcomes {
+        if *owner == lock.owner {
+            continue;
+        }
+        match outcome {
+            Err(
+                error @ StoreError::Locked {
+                    cloud,
+                    owner: holder,
+                    since,
+                },
+            ) => {
+                assert_eq!(
+                    (cloud.as_str(), holder, since),
+                    ("contended", &lock.owner, &lock.acquired_at),
+                    "{owner}"
+                );
+                let message = error.to_string();
+                assert!(
+                    message.contains(&lock.owner) && message.contains(&lock.acquired_at),
+                    "{message}"
+                );
+            }
+            other => panic!("{owner}: expected Locked, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        make().lock_info("contended").expect("lock info").as_ref(),
+        Some(lock)
+    );
 }

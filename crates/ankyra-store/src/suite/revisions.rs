@@ -1,10 +1,11 @@
 //! Checks of revisions: numbering, deduplication, lookups, history, status.
 
 use std::collections::BTreeSet;
+use std::sync::Barrier;
 use std::thread;
 
 use super::{new_revision, put, Make};
-use crate::{Store, StoreError};
+use crate::{Revision, Store, StoreError};
 
 /// Revisions of each cloud count 1, 2, 3 ... independently, and what was
 /// stored reads back the same.
@@ -211,4 +212,130 @@ pub fn concurrent_puts_get_distinct_numbers<S: Store>(make: &Make<'_, S>) {
     let wanted: BTreeSet<u64> = (1..=(WRITERS * PUTS) as u64).collect();
     assert_eq!(distinct, wanted);
     assert_eq!(numbers.len(), WRITERS * PUTS);
+}
+
+/// A conditional put stores only on top of the revision its writer read;
+/// otherwise it stores nothing and names the revision that got in first.
+pub fn a_revision_is_stored_only_on_top_of_the_latest_its_writer_read<S: Store>(
+    make: &Make<'_, S>,
+) {
+    let mut store = make();
+    let unknown = store.put_revision_if_latest(new_revision("expect", "x"), Some(1));
+    assert!(
+        matches!(&unknown, Err(StoreError::UnknownCloud { cloud }) if cloud == "expect"),
+        "{unknown:?}"
+    );
+    let (first, created) = store
+        .put_revision_if_latest(new_revision("expect", "1"), None)
+        .expect("the first revision, on top of none");
+    assert_eq!((first.number, created), (1, true));
+    let (second, created) = store
+        .put_revision_if_latest(new_revision("expect", "2"), Some(1))
+        .expect("on top of 1");
+    assert_eq!((second.number, created), (2, true));
+    // Stale writers: one read nothing, one read 1, one names a revision to come.
+    for stale in [None, Some(1), Some(3), Some(u64::MAX)] {
+        let mut from_elsewhere = new_revision("expect", "3");
+        from_elsewhere.author = "someone-else".to_owned();
+        let error = store
+            .put_revision_if_latest(from_elsewhere, stale)
+            .expect_err("the latest is 2");
+        let message = error.to_string();
+        match error {
+            StoreError::Conflict {
+                cloud,
+                expected,
+                found,
+                author,
+                created_at,
+            } => {
+                assert_eq!(
+                    (cloud.as_str(), expected, found, author.as_str()),
+                    ("expect", stale, 2, "tester")
+                );
+                assert_eq!(created_at, second.created_at);
+                for part in ["`expect`", "revision 2", "`tester`", created_at.as_str()] {
+                    assert!(message.contains(part), "{part} not in: {message}");
+                }
+                assert!(message.contains("re-run"), "{message}");
+            }
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+    }
+    // Even content equal to the latest is refused to a stale writer ...
+    let same = store.put_revision_if_latest(new_revision("expect", "2"), Some(1));
+    assert!(
+        matches!(same, Err(StoreError::Conflict { found: 2, .. })),
+        "{same:?}"
+    );
+    // ... and is no new revision to an up-to-date one.
+    let (unchanged, created) = store
+        .put_revision_if_latest(new_revision("expect", "2"), Some(2))
+        .expect("same content on top of 2");
+    assert_eq!((unchanged, created), (second, false));
+    let numbers: Vec<u64> = store
+        .history("expect")
+        .expect("history")
+        .iter()
+        .map(|r| r.number)
+        .collect();
+    assert_eq!(numbers, [1, 2], "no refused put stored anything");
+}
+
+/// Writers that all read the same latest revision and put on top of it at
+/// the same moment: exactly one stores, every other is told who got in first.
+pub fn of_writers_who_read_one_latest_exactly_one_stores<S: Store>(make: &Make<'_, S>) {
+    const WRITERS: usize = 8;
+    let (base, _) = make()
+        .put_revision_if_latest(new_revision("race-set", "base"), None)
+        .expect("the base revision");
+    let barrier = Barrier::new(WRITERS);
+    let outcomes: Vec<(String, Result<(Revision, bool), StoreError>)> = thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut store = make();
+                    let mut new = new_revision("race-set", &format!("from-{writer}"));
+                    new.author = format!("writer-{writer}");
+                    barrier.wait();
+                    let author = new.author.clone();
+                    (author, store.put_revision_if_latest(new, Some(base.number)))
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| w.join().expect("writer thread does not panic"))
+            .collect()
+    });
+    let winners: Vec<&(String, Result<(Revision, bool), StoreError>)> =
+        outcomes.iter().filter(|(_, r)| r.is_ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one writer stores: {outcomes:?}");
+    let (winner, stored) = winners[0];
+    let stored = stored.as_ref().expect("the winner's revision");
+    assert_eq!((stored.0.number, stored.1), (2, true));
+    assert_eq!(&stored.0.author, winner);
+    for (author, outcome) in &outcomes {
+        if author == winner {
+            continue;
+        }
+        match outcome {
+            Err(StoreError::Conflict {
+                expected,
+                found,
+                author: first,
+                created_at,
+                ..
+            }) => {
+                assert_eq!((*expected, *found), (Some(1), 2), "{author}");
+                assert_eq!(first, winner, "{author} is told who got in first");
+                assert_eq!(created_at, &stored.0.created_at);
+            }
+            other => panic!("{author}: expected Conflict, got {other:?}"),
+        }
+    }
+    let history = make().history("race-set").expect("history");
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[1].author, *winner);
 }

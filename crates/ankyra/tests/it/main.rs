@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod concurrency;
 mod errors;
 mod revisions;
 
@@ -36,17 +37,20 @@ impl Env {
         p
     }
 
-    /// Runs `ankyra ARGS` and returns "exit: N\n--- stdout\n...\n--- stderr\n...".
-    pub fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ankyra"))
-            .args(args)
+    /// `ankyra ARGS` on this env's store, as `run` starts it (not started yet).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ankyra"));
+        cmd.args(args)
             .current_dir(self.dir.path())
             .env("ANKYRA_STORE", self.path("store.db"))
             .env("ANKYRA_AUTHOR", "rey")
             .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap();
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// "exit: N\n--- stdout\n...\n--- stderr\n..." of a finished `ankyra`.
+    pub fn describe(&self, out: &std::process::Output) -> String {
         format!(
             "exit: {}\n--- stdout\n{}--- stderr\n{}",
             out.status.code().unwrap_or(-1),
@@ -54,6 +58,12 @@ impl Env {
             String::from_utf8_lossy(&out.stderr)
         )
         .replace(&self.dir.path().display().to_string(), "[TMP]")
+    }
+
+    /// Runs `ankyra ARGS` and returns "exit: N\n--- stdout\n...\n--- stderr\n...".
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        self.describe(&out)
     }
 
     /// Runs and returns parsed JSON stdout (with `-o json`).

@@ -329,6 +329,33 @@ impl Engine {
         Ok(ankyra_plan::plan(&p.desired, &observe::observed(&running))?)
     }
 
+    /// The cloud's lock. A lock held by a process of this host that no longer
+    /// exists (killed mid-operation) is taken over, with a warning; any other
+    /// holder is an error naming who and since when.
+    fn take_lock(
+        &self,
+        store: &mut dyn Store,
+        cloud: &str,
+    ) -> Result<ankyra_store::LockInfo, EngineError> {
+        match store.acquire_lock(cloud, &owner(), LOCK_TTL) {
+            Err(ankyra_store::StoreError::Locked {
+                owner: holder,
+                since,
+                ..
+            }) if holder_is_dead(&holder) => {
+                self.reporter.event(Event::Progress {
+                    component: "lock".into(),
+                    message: format!(
+                        "taking over the lock of {holder} (since {since}): that process no longer runs"
+                    ),
+                });
+                store.force_unlock(cloud)?;
+                Ok(store.acquire_lock(cloud, &owner(), LOCK_TTL)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// Deploys or converges a cloud to `revision` of its record, changing only what the plan says.
     pub async fn apply(
         &self,
@@ -337,7 +364,7 @@ impl Engine {
         revision: u64,
         options: ApplyOptions,
     ) -> Result<ApplyOutcome, EngineError> {
-        let lock = store.acquire_lock(&r.cloud, &owner(), Duration::from_secs(3600))?;
+        let lock = self.take_lock(store, &r.cloud)?;
         let result = self
             .apply_locked(store, r, revision, options, lock.token)
             .await;
@@ -625,7 +652,7 @@ impl Engine {
         revision: u64,
         component: &str,
     ) -> Result<Finalized, EngineError> {
-        let lock = store.acquire_lock(&r.cloud, &owner(), Duration::from_secs(3600))?;
+        let lock = self.take_lock(store, &r.cloud)?;
         let result = self
             .finalize_locked(store, r, revision, component, lock.token)
             .await;
@@ -1170,13 +1197,39 @@ fn is_upgrade(ch: &Change) -> bool {
     }
 }
 
-/// Who holds a lock: user and process.
+/// How long a lock lasts without a heartbeat.
+const LOCK_TTL: Duration = Duration::from_secs(3600);
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Who holds a lock: `user@host:pid`.
 fn owner() -> String {
     format!(
-        "{}@{}",
+        "{}@{}:{}",
         std::env::var("USER").unwrap_or_else(|_| "ankyra".into()),
+        hostname(),
         std::process::id()
     )
+}
+
+/// Whether a lock holder (`user@host:pid`) is a process of this host that is gone.
+fn holder_is_dead(holder: &str) -> bool {
+    let Some((_, at)) = holder.rsplit_once('@') else {
+        return false;
+    };
+    let Some((host, pid)) = at.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == hostname()
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Seconds since the Unix epoch.
@@ -1253,5 +1306,43 @@ impl ankyra_images::Reporter for ImageProgress {
             component: "images".into(),
             message,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_gone_process_of_this_host_loses_its_lock() {
+        let host = hostname();
+        assert!(holder_is_dead(&format!("rey@{host}:4000000000")));
+        assert!(!holder_is_dead(&owner()), "this very process is alive");
+        assert!(!holder_is_dead("rey@some-other-host:4000000000"));
+        assert!(
+            !holder_is_dead("rey@4000000000"),
+            "old format: never taken over"
+        );
+        assert!(!holder_is_dead("garbage"));
+    }
+
+    #[test]
+    fn only_a_newer_version_is_an_upgrade() {
+        let v = |from: &str, to: &str| Change::Version {
+            from: from.into(),
+            to: to.into(),
+            jump: ankyra_catalog::Jump::Point,
+        };
+        assert!(is_upgrade(&v("27.1.0", "29.1.0")));
+        assert!(is_upgrade(&v("27.0.2", "27.1.0")));
+        assert!(
+            !is_upgrade(&v("29.1.0", "27.1.0")),
+            "a rollback is a code swap"
+        );
+        assert!(
+            is_upgrade(&v("?", "27.1.0")),
+            "unknown: run the idempotent sync"
+        );
+        assert!(!is_upgrade(&Change::Removed));
     }
 }

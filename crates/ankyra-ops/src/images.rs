@@ -33,7 +33,9 @@ pub fn recipes(file: Option<&Path>, components: &[String]) -> Result<Vec<ImageRe
                 .component(&c.name)
                 .map_err(|_| bad(&c.name, "unknown component", None))?;
             // As the engine builds it: on the version's own release.
-            let release = svc.release_of(&c.version).unwrap_or(&loaded.resolved.release);
+            let release = svc
+                .release_of(&c.version)
+                .unwrap_or(&loaded.resolved.release);
             let r = svc.image(&c.version, release);
             if r.reference() == c.image && !out.contains(&r) {
                 out.push(r);

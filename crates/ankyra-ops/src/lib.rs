@@ -22,7 +22,7 @@ pub use init::init;
 pub use lifecycle::{apply_latest, finalize, rollback, RolledBack};
 pub use record_file::{load_record, validate, Loaded};
 pub use revisions::{
-    commit, default_store_path, diff, history, open_store, plan_cloud, plan_file, show,
+    commit, default_store_path, diff, history, open_store, plan_cloud, plan_file, show, unlock,
     CommitResult, Shown,
 };
 pub use set::{set, SetResult};

@@ -134,6 +134,15 @@ pub fn commit(
     commit_record(store, &loaded.record, &loaded.resolved, author, message)
 }
 
+/// `ankyra unlock`: removes a cloud's lock whoever holds it (the rare manual
+/// case: a holder on another machine that died). Returns what was held.
+pub fn unlock(
+    store: &mut dyn Store,
+    cloud: &str,
+) -> Result<Option<ankyra_store::LockInfo>, OpsError> {
+    Ok(store.force_unlock(cloud)?)
+}
+
 /// Every revision of a cloud, oldest first.
 pub fn history(store: &dyn Store, cloud: &str) -> Result<Vec<RevisionSummary>, OpsError> {
     let h = store.history(cloud)?;

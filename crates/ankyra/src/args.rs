@@ -168,6 +168,13 @@ pub enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Remove a cloud's lock whoever holds it. Only for a holder that died on another
+    /// machine (a dead holder on this machine is taken over by the next command): a
+    /// holder that still runs keeps changing the cloud beside you.
+    Unlock {
+        /// The cloud.
+        cloud: String,
+    },
     /// Every component of a cloud: desired and running version, instances, health.
     Status {
         /// The cloud.

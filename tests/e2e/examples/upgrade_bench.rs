@@ -43,7 +43,10 @@ fn record(name: &str, keystone: &str) -> String {
 }
 
 /// Runs `change` under load; the load starts 2 s before and stops 2 s after.
-fn measured(k: &Keystone, change: impl FnOnce() -> Result<Option<f64>>) -> Result<(LoadReport, f64, Option<f64>)> {
+fn measured(
+    k: &Keystone,
+    change: impl FnOnce() -> Result<Option<f64>>,
+) -> Result<(LoadReport, f64, Option<f64>)> {
     let load = Load::start(k, None, Duration::from_millis(100))?;
     std::thread::sleep(Duration::from_secs(2));
     let t = Instant::now();
@@ -93,31 +96,72 @@ async fn recreate(docker: &Docker, cloud: &str, image: &str, schema: bool) -> Re
             if let Some(h) = config.host_config.as_mut() {
                 h.restart_policy = None;
             }
-            let _ = docker.remove_container(&name, Some(bollard::container::RemoveContainerOptions { force: true, ..Default::default() })).await;
+            let _ = docker
+                .remove_container(
+                    &name,
+                    Some(bollard::container::RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
             docker
-                .create_container(Some(CreateContainerOptions { name: name.clone(), platform: None }), config)
+                .create_container(
+                    Some(CreateContainerOptions {
+                        name: name.clone(),
+                        platform: None,
+                    }),
+                    config,
+                )
                 .await?;
-            docker.start_container(&name, None::<StartContainerOptions<String>>).await?;
+            docker
+                .start_container(&name, None::<StartContainerOptions<String>>)
+                .await?;
             use futures_util::StreamExt;
-            let mut w = docker.wait_container(&name, None::<bollard::container::WaitContainerOptions<String>>);
+            let mut w = docker.wait_container(
+                &name,
+                None::<bollard::container::WaitContainerOptions<String>>,
+            );
             let _ = w.next().await;
             docker
-                .remove_container(&name, Some(bollard::container::RemoveContainerOptions { force: true, ..Default::default() }))
+                .remove_container(
+                    &name,
+                    Some(bollard::container::RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
                 .await?;
         }
     }
     // `docker compose up -d` recreates changed services: stop, remove, create, start.
     for s in &specs {
-        let name = s.name.clone().unwrap_or_default().trim_start_matches('/').to_string();
+        let name = s
+            .name
+            .clone()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
         let config = container_config(s, image)?;
         docker
-            .stop_container(&name, Some(bollard::container::StopContainerOptions { t: 10 }))
+            .stop_container(
+                &name,
+                Some(bollard::container::StopContainerOptions { t: 10 }),
+            )
             .await?;
         docker.remove_container(&name, None).await?;
         docker
-            .create_container(Some(CreateContainerOptions { name: name.clone(), platform: None }), config)
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: name.clone(),
+                    platform: None,
+                }),
+                config,
+            )
             .await?;
-        docker.start_container(&name, None::<StartContainerOptions<String>>).await?;
+        docker
+            .start_container(&name, None::<StartContainerOptions<String>>)
+            .await?;
     }
     Ok(())
 }
@@ -168,15 +212,25 @@ fn container_config(
 }
 
 fn main() -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let docker = rt.block_on(Docker::connect_with_defaults()?.negotiate_version())?;
     let mut cloud = Cloud::init()?;
     std::fs::write(&cloud.record, record(&cloud.name, OLD))?;
     let out = cloud.apply("bench: deploy")?;
     ensure!(out.success(), "deploy failed:\n{}", out.describe_failure());
     // Both images built before anything is measured.
-    let out = cloud.ankyra_run(&["images", "build", &format!("keystone=={NEW}")], Duration::from_secs(3600), true)?;
-    ensure!(out.success(), "image build failed:\n{}", out.describe_failure());
+    let out = cloud.ankyra_run(
+        &["images", "build", &format!("keystone=={NEW}")],
+        Duration::from_secs(3600),
+        true,
+    )?;
+    ensure!(
+        out.success(),
+        "image build failed:\n{}",
+        out.describe_failure()
+    );
     let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
     let k = Keystone::from_clouds_yaml(&yaml, &cloud.name)?;
     // Let Docker's health checks settle after the deploy.
@@ -185,36 +239,89 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     let name = cloud.name.clone();
     let (report, wall, _) = measured(&k, || {
-        rt.block_on(recreate(&docker, &name, &format!("ankyra/keystone:{NEW}"), true))?;
+        rt.block_on(recreate(
+            &docker,
+            &name,
+            &format!("ankyra/keystone:{NEW}"),
+            true,
+        ))?;
         Ok(None)
     })?;
-    rows.push(Row { way: "recreate (kolla-ansible, compose)", change: format!("upgrade {OLD} → {NEW}"), report, wall, switch: None });
+    rows.push(Row {
+        way: "recreate (kolla-ansible, compose)",
+        change: format!("upgrade {OLD} → {NEW}"),
+        report,
+        wall,
+        switch: None,
+    });
     std::thread::sleep(Duration::from_secs(20));
     let (report, wall, _) = measured(&k, || {
-        rt.block_on(recreate(&docker, &name, &format!("ankyra/keystone:{OLD}"), false))?;
+        rt.block_on(recreate(
+            &docker,
+            &name,
+            &format!("ankyra/keystone:{OLD}"),
+            false,
+        ))?;
         Ok(None)
     })?;
-    rows.push(Row { way: "recreate (kolla-ansible, compose)", change: format!("rollback {NEW} → {OLD}"), report, wall, switch: None });
+    rows.push(Row {
+        way: "recreate (kolla-ansible, compose)",
+        change: format!("rollback {NEW} → {OLD}"),
+        report,
+        wall,
+        switch: None,
+    });
     std::thread::sleep(Duration::from_secs(20));
 
     let (report, wall, _) = measured(&k, || {
         let arg = format!("keystone={NEW}");
-        let out = cloud.ankyra_run(&["set", &name, &arg, "--apply"], Duration::from_secs(900), false)?;
-        ensure!(out.success(), "ankyra upgrade failed:\n{}", out.describe_failure());
+        let out = cloud.ankyra_run(
+            &["set", &name, &arg, "--apply"],
+            Duration::from_secs(900),
+            false,
+        )?;
+        ensure!(
+            out.success(),
+            "ankyra upgrade failed:\n{}",
+            out.describe_failure()
+        );
         Ok(None)
     })?;
-    rows.push(Row { way: "ankyra (start-first, runtime API)", change: format!("upgrade {OLD} → {NEW}"), report, wall, switch: None });
+    rows.push(Row {
+        way: "ankyra (start-first, runtime API)",
+        change: format!("upgrade {OLD} → {NEW}"),
+        report,
+        wall,
+        switch: None,
+    });
     std::thread::sleep(Duration::from_secs(5));
     let (report, wall, switch) = measured(&k, || {
-        let out = cloud.ankyra_run(&["rollback", &name, "keystone", "-o", "json"], Duration::from_secs(900), false)?;
-        ensure!(out.success(), "ankyra rollback failed:\n{}", out.describe_failure());
+        let out = cloud.ankyra_run(
+            &["rollback", &name, "keystone", "-o", "json"],
+            Duration::from_secs(900),
+            false,
+        )?;
+        ensure!(
+            out.success(),
+            "ankyra rollback failed:\n{}",
+            out.describe_failure()
+        );
         let json: Value = serde_json::from_str(&out.stdout)?;
         Ok(json["applied"]["outcome"]["switches"][0]["seconds"].as_f64())
     })?;
-    rows.push(Row { way: "ankyra (bake window: HAProxy switch)", change: format!("rollback {NEW} → {OLD}"), report, wall, switch });
+    rows.push(Row {
+        way: "ankyra (bake window: HAProxy switch)",
+        change: format!("rollback {NEW} → {OLD}"),
+        report,
+        wall,
+        switch,
+    });
 
     let mut md = String::new();
-    let _ = writeln!(md, "# Keystone upgrade and rollback under load: recreate vs Ankyra\n");
+    let _ = writeln!(
+        md,
+        "# Keystone upgrade and rollback under load: recreate vs Ankyra\n"
+    );
     let _ = writeln!(md, "Run by `bench/upgrade/run.sh` on {} ({} cores). One cloud: mariadb, memcached, haproxy, keystone × 2 (gunicorn, 2 workers each). Load: one client looping token issue + validate through HAProxy with 100 ms between rounds, from 2 s before each change to 2 s after it. \"recreate\" stops, removes and re-creates every keystone container from the other image with the same name, address, mounts and command (after expand + migrate with the new image), as `docker compose up -d` and kolla-ansible do. Same machine, same run, one after the other.\n", hostname(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
     let _ = writeln!(md, "| way | change | requests | failed | p50 latency (s) | p99 latency (s) | max latency (s) | wall time (s) | switch (s) |");
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -222,9 +329,17 @@ fn main() -> Result<()> {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {} |",
-            r.way, r.change, r.report.requests, r.report.failures.len(),
-            r.report.percentile(0.5), r.report.percentile(0.99), r.report.percentile(1.0), r.wall,
-            r.switch.map(|s| format!("{s:.3}")).unwrap_or_else(|| "-".into())
+            r.way,
+            r.change,
+            r.report.requests,
+            r.report.failures.len(),
+            r.report.percentile(0.5),
+            r.report.percentile(0.99),
+            r.report.percentile(1.0),
+            r.wall,
+            r.switch
+                .map(|s| format!("{s:.3}"))
+                .unwrap_or_else(|| "-".into())
         );
     }
     let _ = writeln!(md, "\nFailures seen (first 5 per row):\n");
@@ -233,7 +348,8 @@ fn main() -> Result<()> {
             let _ = writeln!(md, "- {} / {}: {f}", r.way, r.change);
         }
     }
-    let dir = PathBuf::from(std::env::var("ANKYRA_BENCH_OUT").unwrap_or_else(|_| "bench/results".into()));
+    let dir =
+        PathBuf::from(std::env::var("ANKYRA_BENCH_OUT").unwrap_or_else(|_| "bench/results".into()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("upgrade.md");
     std::fs::write(&path, &md)?;
@@ -244,5 +360,7 @@ fn main() -> Result<()> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
 }

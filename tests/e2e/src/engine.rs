@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use bollard::container::{
-    InspectContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions,
-    StartContainerOptions, StopContainerOptions,
+    InspectContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::Docker;
@@ -66,6 +66,28 @@ impl Engine {
                     .inspect_container(id, None::<InspectContainerOptions>),
             )
             .with_context(|| format!("inspecting container {id}"))
+    }
+
+    /// Everything the container wrote to stdout and stderr (`docker logs`, all lines),
+    /// as text.
+    pub fn logs(&self, id: &str) -> Result<String> {
+        use futures_util::StreamExt;
+        let opts = LogsOptions::<String> {
+            stdout: true,
+            stderr: true,
+            tail: "all".to_string(),
+            ..Default::default()
+        };
+        self.rt
+            .block_on(async {
+                let mut stream = self.docker.logs(id, Some(opts));
+                let mut bytes = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    bytes.extend_from_slice(&chunk?.into_bytes());
+                }
+                Ok::<_, bollard::errors::Error>(String::from_utf8_lossy(&bytes).into_owned())
+            })
+            .with_context(|| format!("reading the logs of container {id}"))
     }
 
     pub fn stop(&self, id: &str, grace_secs: i64) -> Result<()> {

@@ -6,6 +6,8 @@
 //! - [`Serve`]: `ankyra serve` as a child process, stopped with SIGTERM by its PID.
 //! - [`status::Status`]: the parsed `ankyra status -o json`.
 //! - `engine::Engine` (feature `docker`): inspect, stop, start, kill and remove containers.
+//! - [`secrets`]: a cloud's generated secrets, read from its store, and a search that
+//!   names where one shows up without printing it.
 //!
 //! Progress goes straight to the process's stderr (not through libtest's capture), so CI
 //! shows what is happening while the long deploy runs.
@@ -19,6 +21,7 @@ pub mod load;
 pub mod log;
 pub mod paths;
 pub mod process;
+pub mod secrets;
 pub mod status;
 pub mod wait;
 

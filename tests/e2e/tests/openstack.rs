@@ -6,7 +6,8 @@
 //! deploy from `ankyra init` → keystone (token, project, user) → glance (upload, download)
 //! → placement (compute node) → nova (boot `--nic none`, list, show, delete) → restart
 //! nova-compute (same compute node) → second apply (nothing changes) → `ankyra serve`
-//! replaces a killed and a removed keystone → destroy. Each check is a named function.
+//! replaces a killed and a removed keystone → no generated secret in `docker inspect`,
+//! container logs, `ps` or Ankyra's output → destroy. Each check is a named function.
 //!
 //! Without Docker (or without the ankyra binary) the test fails with a clear message; it
 //! never skips. Knobs: `ANKYRA_BIN`, `OPENSTACK_BIN`, `ANKYRA_E2E_KEEP=1` (leave the
@@ -14,10 +15,14 @@
 //! `ANKYRA_E2E_APPLY_TIMEOUT` (seconds, default 3600), `ANKYRA_E2E_OSC_TIMEOUT` (300).
 #![cfg(feature = "docker")]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ankyra_e2e::engine::{self, Engine};
+use ankyra_e2e::process::Output;
+use ankyra_e2e::secrets::{self, Search, Secret};
 use ankyra_e2e::status::{id_changes, ALL_COMPONENTS};
 use ankyra_e2e::wait::{poll_until, random_bytes, random_hex};
 use ankyra_e2e::{e2e_log, Cloud, Status};
@@ -33,7 +38,7 @@ fn issue_8_deploy_use_restart_reapply_and_supervise_one_cloud() -> Result<()> {
     let mut cloud = Cloud::init()?;
     let tag = random_hex(4)?;
 
-    step(&mut cloud, "deploy from `ankyra init` output", |c| {
+    let first_apply = step(&mut cloud, "deploy from `ankyra init` output", |c| {
         deploy_from_init_record(c, &engine)
     })?;
     step(&mut cloud, "keystone: token, project, user", |c| {
@@ -53,7 +58,7 @@ fn issue_8_deploy_use_restart_reapply_and_supervise_one_cloud() -> Result<()> {
     step(&mut cloud, "restart nova-compute: same compute node", |c| {
         restarted_compute_is_the_same_node(c, &engine, &node, &flavor, &image, &tag)
     })?;
-    step(&mut cloud, "second apply changes nothing", |c| {
+    let second_apply = step(&mut cloud, "second apply changes nothing", |c| {
         second_apply_changes_nothing(c, &engine)
     })?;
     step(
@@ -61,6 +66,9 @@ fn issue_8_deploy_use_restart_reapply_and_supervise_one_cloud() -> Result<()> {
         "ankyra serve replaces a killed and a removed keystone",
         |c| serve_replaces_keystone(c, &engine),
     )?;
+    step(&mut cloud, "no secret in docker inspect, ps or logs", |c| {
+        no_secret_in_inspect_ps_or_logs(c, &engine, &[&first_apply, &second_apply])
+    })?;
     if !ankyra_e2e::cloud::keep_requested() {
         step(&mut cloud, "destroy --purge removes every container", |c| {
             destroy_removes_containers(c, &engine)
@@ -98,8 +106,8 @@ fn step<T>(cloud: &mut Cloud, name: &str, f: impl FnOnce(&mut Cloud) -> Result<T
 
 /// `ankyra init` names every component; `ankyra apply` of it exits 0; status then shows
 /// every component healthy at its desired version, and Docker shows every container with
-/// Ankyra's name and labels.
-fn deploy_from_init_record(cloud: &mut Cloud, engine: &Engine) -> Result<()> {
+/// Ankyra's name and labels. Returns what the apply printed (searched for secrets later).
+fn deploy_from_init_record(cloud: &mut Cloud, engine: &Engine) -> Result<Output> {
     let record = std::fs::read_to_string(&cloud.record)?;
     for c in ALL_COMPONENTS {
         ensure!(
@@ -141,7 +149,7 @@ fn deploy_from_init_record(cloud: &mut Cloud, engine: &Engine) -> Result<()> {
             )
         },
     )?;
-    Ok(())
+    Ok(out)
 }
 
 /// Status with every component of the record healthy, polled up to `timeout`.
@@ -677,8 +685,8 @@ fn restarted_compute_is_the_same_node(
 // idempotent apply
 
 /// Applies the same record again: exit 0, same revision, same container IDs, and no
-/// container restarted (Docker's StartedAt unchanged).
-fn second_apply_changes_nothing(cloud: &mut Cloud, engine: &Engine) -> Result<()> {
+/// container restarted (Docker's StartedAt unchanged). Returns what the apply printed.
+fn second_apply_changes_nothing(cloud: &mut Cloud, engine: &Engine) -> Result<Output> {
     let before = cloud.status()?;
     let ids_before = before.container_ids();
     let mut started_before = Vec::new();
@@ -729,7 +737,7 @@ fn second_apply_changes_nothing(cloud: &mut Cloud, engine: &Engine) -> Result<()
         ids_before.len(),
         after.revision
     );
-    Ok(())
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -849,6 +857,192 @@ fn break_keystone_and_wait(cloud: &mut Cloud, engine: &Engine, how: Break) -> Re
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// secrets
+
+/// Read-only `ankyra` commands whose output (stdout and stderr) is searched for secrets,
+/// `{}` standing for the cloud's name: JSON and text, and Ankyra's own debug logs.
+const ANKYRA_READS: &[&[&str]] = &[
+    &["status", "{}", "-o", "json"],
+    &["status", "{}"],
+    &["plan", "{}", "-o", "json"],
+    &["plan", "{}"],
+    &["show", "{}", "-o", "json"],
+    &["show", "{}"],
+    &["history", "{}", "-o", "json"],
+    &["-v", "status", "{}"],
+    &["-v", "plan", "{}"],
+];
+
+/// Every secret Ankyra generated for the cloud (read from its store) is absent from:
+/// `docker inspect` (the whole JSON: env, command, labels, mounts ...) and the logs of
+/// every container of the cloud; the Docker container list; the arguments of every
+/// process on the host (`ps`, which also sees the containers' processes); the output of
+/// both applies, of `ankyra serve` and of read-only `ankyra` commands. And every file
+/// beside the store that does hold one is owner-only. Failures name where and which
+/// secret (by name), never its value.
+fn no_secret_in_inspect_ps_or_logs(
+    cloud: &mut Cloud,
+    engine: &Engine,
+    kept: &[&Output],
+) -> Result<()> {
+    let secrets = secrets::read(&cloud.store, &cloud.name)?;
+    let names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
+    ensure!(
+        secrets.len() >= 5,
+        "expected at least 5 generated secrets of {} in {}, found {}: {names:?}",
+        cloud.name,
+        cloud.store.display(),
+        secrets.len()
+    );
+    let mut search = Search::default();
+
+    let containers = engine.containers(&cloud.name, None)?;
+    ensure!(
+        containers.len() >= 5,
+        "expected at least 5 containers of cloud {}, Docker has {}",
+        cloud.name,
+        containers.len()
+    );
+    search.check(
+        &secrets,
+        "the Docker container list (labels, commands)",
+        &serde_json::to_string(&containers)?,
+    );
+    let mut log_bytes = 0;
+    for c in &containers {
+        let id = c.id.clone().context("container without an id")?;
+        let name = engine::summary_name(c);
+        let inspect = serde_json::to_string(&engine.inspect(&id)?)?;
+        search.check(&secrets, &format!("`docker inspect {name}`"), &inspect);
+        let logs = engine.logs(&id)?;
+        log_bytes += logs.len();
+        search.check(&secrets, &format!("`docker logs {name}`"), &logs);
+    }
+
+    let ps = Command::new("ps")
+        .args(["-e", "-ww", "-o", "args="])
+        .output()
+        .context("running `ps -e -ww -o args=`")?;
+    ensure!(
+        ps.status.success(),
+        "`ps -e -ww -o args=` exited with {}",
+        ps.status
+    );
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    let processes = ps.lines().count();
+    ensure!(
+        processes >= containers.len(),
+        "expected `ps` to list at least one process per container ({}), it listed {processes}",
+        containers.len()
+    );
+    search.check(&secrets, "`ps -e -ww -o args=` (every process)", &ps);
+
+    let mut outputs = 0;
+    for out in kept {
+        check_output(&mut search, &secrets, out);
+        outputs += 1;
+    }
+    for args in ANKYRA_READS {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "{}" { cloud.name.as_str() } else { a })
+            .collect();
+        let out = cloud.ankyra_run(&args, Duration::from_secs(300), false)?;
+        ensure!(
+            out.success(),
+            "expected `ankyra {}` to exit 0, it exited with {}:\n{}",
+            args.join(" "),
+            out.status,
+            secrets::redact(&secrets, &out.describe_failure())
+        );
+        let mut out = out;
+        out.label = format!("ankyra {}", args.join(" "));
+        check_output(&mut search, &secrets, &out);
+        outputs += 1;
+    }
+    let serve_log = cloud.dir.join("serve.log");
+    if serve_log.is_file() {
+        let text = std::fs::read_to_string(&serve_log)?;
+        search.check(&secrets, "the output of `ankyra serve`", &text);
+        outputs += 1;
+    }
+
+    let files = files_holding_secrets(&cloud.dir, &secrets, &mut search)?;
+
+    ensure!(
+        search.leaks.is_empty(),
+        "expected no generated secret outside owner-only files, found one in {} place(s):\n  {}",
+        search.leaks.len(),
+        search.leaks.join("\n  ")
+    );
+    e2e_log!(
+        "checked {} secrets against {} containers' inspect + logs ({} KiB of logs), {processes} processes, \
+         {outputs} ankyra outputs ({} texts in all): none found; {files} files beside the store hold secrets, all owner-only",
+        secrets.len(),
+        containers.len(),
+        log_bytes / 1024,
+        search.searched
+    );
+    Ok(())
+}
+
+/// Searches a command's stdout and stderr.
+fn check_output(search: &mut Search, secrets: &[Secret], out: &Output) {
+    search.check(
+        secrets,
+        &format!("the stdout of `{}`", out.label),
+        &out.stdout,
+    );
+    search.check(
+        secrets,
+        &format!("the stderr of `{}`", out.label),
+        &out.stderr,
+    );
+}
+
+/// Walks `dir` (the store's folder, where Ankyra writes configs, clouds.yaml and openrc):
+/// a file holding a secret must be readable by its owner only, else it is a leak. Returns
+/// how many files hold one.
+fn files_holding_secrets(dir: &Path, secrets: &[Secret], search: &mut Search) -> Result<usize> {
+    let mut holding = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let path = entry.path();
+            if kind.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if !kind.is_file() {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            if secrets::found_in(secrets, &text).is_empty() {
+                continue;
+            }
+            holding += 1;
+            let mode = entry.metadata()?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                search.check(
+                    secrets,
+                    &format!(
+                        "file {} (mode {mode:o}, readable by others)",
+                        path.display()
+                    ),
+                    &text,
+                );
+            }
+        }
+    }
+    Ok(holding)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ fn apply_record(cloud: &mut Cloud, keystone: &str, bake: &str, msg: &str) -> Res
     Ok(())
 }
 
-/// Container name → ID of one component (`keystone`) or of every other one (`!keystone`).
+/// Container name → ID of one component (`keystone`) or of every other one
+/// (`!keystone`): the instances in rotation, parked ones left out.
 fn ids(cloud: &Cloud, component: &str) -> Result<BTreeMap<String, String>> {
     let status = cloud.status()?;
     let (negate, name) = match component.strip_prefix('!') {
@@ -66,7 +67,22 @@ fn ids(cloud: &Cloud, component: &str) -> Result<BTreeMap<String, String>> {
         .components
         .iter()
         .filter(|c| (c.name == name) != negate)
-        .flat_map(|c| c.containers.iter())
+        .flat_map(|c| {
+            let parked: Vec<String> = c
+                .bake
+                .as_ref()
+                .and_then(|b| b.get("containers"))
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            c.containers
+                .iter()
+                .filter(move |k| !parked.contains(&k.name))
+        })
         .map(|k| (k.name.clone(), k.id.clone()))
         .collect())
 }
@@ -178,32 +194,55 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
     let old_token = k.issue()?;
     let others = ids(&cloud, "!keystone")?;
 
-    step("point release 27.0.2 → 27.1.0, back by a switch, forward again", || {
-        let point_keystones = ids(&cloud, "keystone")?;
-        let arg = format!("keystone={OLD}");
-        let up = ["set", name.as_str(), arg.as_str(), "--apply", "-m", "security patch"];
-        let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
-        ensure!(out.success(), "point upgrade failed:\n{}", out.describe_failure());
-        zero_failures(&report, "point release upgrade")?;
-        ensure!(keystone_running(&cloud)? == OLD);
-        let (report, out) = under_load(&cloud, &k, &old_token, &["rollback", &name, "keystone"])?;
-        ensure!(out.success(), "point rollback failed:\n{}", out.describe_failure());
-        zero_failures(&report, "point release rollback")?;
-        ensure!(keystone_running(&cloud)? == POINT);
-        ensure!(
-            ids(&cloud, "keystone")? == point_keystones,
-            "expected the very same 27.0.2 containers back"
-        );
-        let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
-        ensure!(out.success(), "point upgrade failed:\n{}", out.describe_failure());
-        zero_failures(&report, "point release upgrade, again")?;
-        ensure!(keystone_running(&cloud)? == OLD);
-        ensure!(
-            ids(&cloud, "!keystone")? == others,
-            "the keystone changes touched another component's containers"
-        );
-        Ok(())
-    })?;
+    step(
+        "point release 27.0.2 → 27.1.0, back by a switch, forward again",
+        || {
+            let point_keystones = ids(&cloud, "keystone")?;
+            let arg = format!("keystone={OLD}");
+            let up = [
+                "set",
+                name.as_str(),
+                arg.as_str(),
+                "--apply",
+                "-m",
+                "security patch",
+            ];
+            let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
+            ensure!(
+                out.success(),
+                "point upgrade failed:\n{}",
+                out.describe_failure()
+            );
+            zero_failures(&report, "point release upgrade")?;
+            ensure!(keystone_running(&cloud)? == OLD);
+            let (report, out) =
+                under_load(&cloud, &k, &old_token, &["rollback", &name, "keystone"])?;
+            ensure!(
+                out.success(),
+                "point rollback failed:\n{}",
+                out.describe_failure()
+            );
+            zero_failures(&report, "point release rollback")?;
+            ensure!(keystone_running(&cloud)? == POINT);
+            ensure!(
+                ids(&cloud, "keystone")? == point_keystones,
+                "expected the very same 27.0.2 containers back"
+            );
+            let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
+            ensure!(
+                out.success(),
+                "point upgrade failed:\n{}",
+                out.describe_failure()
+            );
+            zero_failures(&report, "point release upgrade, again")?;
+            ensure!(keystone_running(&cloud)? == OLD);
+            ensure!(
+                ids(&cloud, "!keystone")? == others,
+                "the keystone changes touched another component's containers"
+            );
+            Ok(())
+        },
+    )?;
     let first_keystones = ids(&cloud, "keystone")?;
 
     step("upgrade 27.1.0 → 29.1.0 under load", || {
@@ -339,45 +378,59 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
         Ok(())
     })?;
 
-    step("placement 13.0.1 → 15.0.0 and back, under keystone + placement load", || {
-        let vip = k
-            .url
-            .trim_start_matches("http://")
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let url = Some(format!("http://{vip}:8778/resource_providers"));
-        let keystones = ids(&cloud, "keystone")?;
-        let before = ids(&cloud, "placement")?;
-        let arg = format!("placement={PLACEMENT_NEW}");
-        let (report, out) = under_load_with(
-            &cloud,
-            &k,
-            &old_token,
-            &["set", &name, &arg, "--apply"],
-            url.clone(),
-        )?;
-        ensure!(out.success(), "placement upgrade failed:\n{}", out.describe_failure());
-        zero_failures(&report, "placement upgrade")?;
-        ensure!(running(&cloud, "placement")? == PLACEMENT_NEW);
-        ensure!(ids(&cloud, "keystone")? == keystones, "keystone was touched");
-        let (report, out) = under_load_with(
-            &cloud,
-            &k,
-            &old_token,
-            &["rollback", &name, "placement", "-o", "json"],
-            url,
-        )?;
-        ensure!(out.success(), "placement rollback failed:\n{}", out.describe_failure());
-        zero_failures(&report, "placement rollback")?;
-        ensure!(running(&cloud, "placement")? == PLACEMENT_OLD);
-        ensure!(
-            ids(&cloud, "placement")? == before,
-            "expected the very same placement 13.0.1 container back"
-        );
-        Ok(())
-    })?;
+    step(
+        "placement 13.0.1 → 15.0.0 and back, under keystone + placement load",
+        || {
+            let vip = k
+                .url
+                .trim_start_matches("http://")
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let url = Some(format!("http://{vip}:8778/resource_providers"));
+            let keystones = ids(&cloud, "keystone")?;
+            let before = ids(&cloud, "placement")?;
+            let arg = format!("placement={PLACEMENT_NEW}");
+            let (report, out) = under_load_with(
+                &cloud,
+                &k,
+                &old_token,
+                &["set", &name, &arg, "--apply"],
+                url.clone(),
+            )?;
+            ensure!(
+                out.success(),
+                "placement upgrade failed:\n{}",
+                out.describe_failure()
+            );
+            zero_failures(&report, "placement upgrade")?;
+            ensure!(running(&cloud, "placement")? == PLACEMENT_NEW);
+            ensure!(
+                ids(&cloud, "keystone")? == keystones,
+                "keystone was touched"
+            );
+            let (report, out) = under_load_with(
+                &cloud,
+                &k,
+                &old_token,
+                &["rollback", &name, "placement", "-o", "json"],
+                url,
+            )?;
+            ensure!(
+                out.success(),
+                "placement rollback failed:\n{}",
+                out.describe_failure()
+            );
+            zero_failures(&report, "placement rollback")?;
+            ensure!(running(&cloud, "placement")? == PLACEMENT_OLD);
+            ensure!(
+                ids(&cloud, "placement")? == before,
+                "expected the very same placement 13.0.1 container back"
+            );
+            Ok(())
+        },
+    )?;
 
     let broken = format!("ankyra-e2e/keystone-broken:{NEW}");
     let erring = format!("ankyra-e2e/keystone-erring:{NEW}");

@@ -161,7 +161,10 @@ mod tests {
                 "nova db sync"
             ]
         );
-        assert_eq!(names("nova-compute"), ["nova discover_hosts"]);
+        assert_eq!(
+            names("nova-compute"),
+            ["nova discover_hosts", "nova online_data_migrations"]
+        );
         assert_eq!(
             names("glance"),
             [

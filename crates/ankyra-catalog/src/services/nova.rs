@@ -168,7 +168,29 @@ impl Service for Nova {
                 ),
                 before("nova db sync", &["nova-manage", "db", "sync"]),
             ],
-            "nova-compute" => vec![discover_hosts(cx)],
+            "nova-compute" => vec![discover_hosts(cx), online_data_migrations()],
+            _ => Vec::new(),
+        }
+    }
+    fn upgrade_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        // The schemas move with the conductor, first of nova's components; the
+        // others only swap code. Online data migrations run after nova-compute,
+        // the last (its `after` jobs).
+        match component {
+            "nova-conductor" => vec![
+                job(
+                    "nova api_db sync",
+                    "nova-conductor",
+                    &["nova-manage", "api_db", "sync"],
+                    JobWhen::Before,
+                ),
+                job(
+                    "nova db sync",
+                    "nova-conductor",
+                    &["nova-manage", "db", "sync"],
+                    JobWhen::Before,
+                ),
+            ],
             _ => Vec::new(),
         }
     }
@@ -214,6 +236,22 @@ fn discover_hosts(cx: &CloudContext) -> Job {
     )
 }
 
+/// Moves rows to the new formats in batches; exit 1 means "more to do", so it
+/// loops until done (0) or an error (2).
+fn online_data_migrations() -> Job {
+    job(
+        "nova online_data_migrations",
+        "nova-compute",
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 1 20); do nova-manage db online_data_migrations; rc=$?; \
+             [ $rc -eq 0 ] && exit 0; [ $rc -ne 1 ] && exit $rc; done; exit 1",
+        ],
+        JobWhen::After,
+    )
+}
+
 /// `nova.conf` of one nova component (None: not a nova component).
 pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
     if !COMPONENTS.iter().any(|c| c.name == component) {
@@ -232,6 +270,9 @@ pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
                 "fake.FakeDriverWithoutFakeNodes",
             );
     }
+    // During a rolling upgrade old computes and new controllers talk: the
+    // RPC version follows the oldest service running.
+    ini.set("upgrade_levels", "compute", "auto");
     ini.set("api", "auth_strategy", "keystone")
         .set(
             "wsgi",

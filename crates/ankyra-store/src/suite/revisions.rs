@@ -282,6 +282,9 @@ pub fn a_revision_is_stored_only_on_top_of_the_latest_its_writer_read<S: Store>(
     assert_eq!(numbers, [1, 2], "no refused put stored anything");
 }
 
+/// A writer's name and what its put got.
+type PutOutcome = (String, Result<(Revision, bool), StoreError>);
+
 /// Writers that all read the same latest revision and put on top of it at
 /// the same moment: exactly one stores, every other is told who got in first.
 pub fn of_writers_who_read_one_latest_exactly_one_stores<S: Store>(make: &Make<'_, S>) {
@@ -290,7 +293,7 @@ pub fn of_writers_who_read_one_latest_exactly_one_stores<S: Store>(make: &Make<'
         .put_revision_if_latest(new_revision("race-set", "base"), None)
         .expect("the base revision");
     let barrier = Barrier::new(WRITERS);
-    let outcomes: Vec<(String, Result<(Revision, bool), StoreError>)> = thread::scope(|scope| {
+    let outcomes: Vec<PutOutcome> = thread::scope(|scope| {
         let writers: Vec<_> = (0..WRITERS)
             .map(|writer| {
                 let barrier = &barrier;
@@ -309,8 +312,7 @@ pub fn of_writers_who_read_one_latest_exactly_one_stores<S: Store>(make: &Make<'
             .map(|w| w.join().expect("writer thread does not panic"))
             .collect()
     });
-    let winners: Vec<&(String, Result<(Revision, bool), StoreError>)> =
-        outcomes.iter().filter(|(_, r)| r.is_ok()).collect();
+    let winners: Vec<&PutOutcome> = outcomes.iter().filter(|(_, r)| r.is_ok()).collect();
     assert_eq!(winners.len(), 1, "exactly one writer stores: {outcomes:?}");
     let (winner, stored) = winners[0];
     let stored = stored.as_ref().expect("the winner's revision");

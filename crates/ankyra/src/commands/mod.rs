@@ -61,6 +61,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             }
             Ok(())
         }
+        Command::Unlock { cloud } => revisions::unlock(p, &mut store(g)?, cloud),
         Command::History { cloud } => revisions::history(p, &store(g)?, cloud),
         Command::Show { cloud, revision } => revisions::show(p, &store(g)?, cloud, *revision),
         Command::Diff { cloud, a, b } => revisions::diff(p, &store(g)?, cloud, *a, *b),

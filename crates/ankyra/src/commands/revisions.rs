@@ -60,6 +60,28 @@ pub fn set(
     Ok(())
 }
 
+pub fn unlock(p: &Printer, store: &mut dyn Store, cloud: &str) -> Result<(), OpsError> {
+    let held = ankyra_ops::unlock(store, cloud)?;
+    if p.is_json() {
+        p.json(&held);
+        return Ok(());
+    }
+    match held {
+        Some(l) => {
+            tracing::warn!(
+                "removed the lock of {} held by {} since {} (token {}): if that process still runs it can no longer write, but what it already changed stays",
+                l.cloud, l.owner, l.acquired_at, l.token
+            );
+            p.line(format!(
+                "{cloud}: unlocked (was held by {} since {})",
+                l.owner, l.acquired_at
+            ));
+        }
+        None => p.line(format!("{cloud}: was not locked")),
+    }
+    Ok(())
+}
+
 pub fn history(p: &Printer, store: &dyn Store, cloud: &str) -> Result<(), OpsError> {
     let h = ankyra_ops::history(store, cloud)?;
     if p.is_json() {

@@ -27,7 +27,16 @@ ANKYRA_FUZZ_CASES=$ANKYRA_FUZZ_CASES cargo test -p ankyra-model --test fuzz_reco
 step "images: build what the tests need and check each runs (real Docker)"
 cargo test -p ankyra-images -- --test-threads=1
 
+e2e() { cargo test -p ankyra-e2e --features docker --test "$1" -- --test-threads=1 --nocapture; }
 step "end to end: deploy a cloud and use it with python-openstackclient (real Docker)"
-cargo test -p ankyra-e2e --features docker -- --test-threads=1 --nocapture
+e2e openstack
+step "end to end: keystone and placement upgrades and rollbacks under load, failed gates"
+e2e upgrade
+step "end to end: nova across two releases keeps its server"
+e2e nova_upgrade
+step "end to end: SIGKILL at every step of a keystone upgrade, then recover"
+e2e crash
+step "end to end: e2e crate's own unit tests"
+cargo test -p ankyra-e2e --features docker --lib
 
 step "all tests passed"

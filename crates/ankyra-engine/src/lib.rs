@@ -13,6 +13,7 @@ mod error;
 mod files;
 mod identity;
 mod instances;
+pub mod killpoint;
 pub mod lb;
 mod naming;
 mod observe;

@@ -92,17 +92,50 @@ impl Engine {
         let backend = spec.name.as_str();
         let port = api_port(backend);
         let surge = p.rollout.max_surge.max(1);
-        let mut in_rotation: Vec<ContainerInfo> = old.to_vec();
+        // A run killed half-way left new instances behind: those HAProxy
+        // serves are done, the others never served and go.
+        let stats = lb.stats().await?;
+        let serving = |c: &ContainerInfo| {
+            stats
+                .iter()
+                .any(|s| s.backend == backend && s.server == c.name && s.is_up())
+        };
+        let (mut done, mut in_rotation): (Vec<ContainerInfo>, Vec<ContainerInfo>) = old
+            .iter()
+            .cloned()
+            .partition(|o| self.is_wanted(c, o) && o.is_running());
+        for d in std::mem::take(&mut done) {
+            if serving(&d) && (done.len() as u32) < spec.replicas {
+                c.say(format!(
+                    "{} (left by an earlier run) already serves",
+                    d.name
+                ));
+                done.push(d);
+            } else {
+                c.say(format!("removing {} (left by an earlier run)", d.name));
+                let _ = lb.remove_server(backend, &d.name).await;
+                c.remove(&d).await?;
+            }
+        }
+        // A stopped old instance serves nothing: nothing to drain, nothing to keep.
+        for o in in_rotation.iter().filter(|o| !o.is_running()) {
+            let _ = lb.remove_server(backend, &o.name).await;
+            c.remove(o).await?;
+        }
+        in_rotation.retain(ContainerInfo::is_running);
         let mut added: Vec<ContainerInfo> = Vec::new();
         let mut parked: Vec<ContainerInfo> = Vec::new();
         let mut n = next;
-        let mut made = 0;
+        let mut made = done.len() as u32;
         while made < spec.replicas {
             let batch = surge.min(spec.replicas - made);
             let mut fresh = Vec::new();
             for _ in 0..batch {
                 match c.start_instance(n, None).await {
-                    Ok(info) => fresh.push(info),
+                    Ok(info) => {
+                        crate::killpoint::hit("instance-started");
+                        fresh.push(info)
+                    }
                     Err(e) => {
                         // A half-started container is removed with the others.
                         let name = crate::naming::instance(c.cloud, backend, n);
@@ -136,6 +169,9 @@ impl Engine {
                     lb.wait_up(backend, &f.name, UP_TIMEOUT).await
                 }
                 .await;
+                if res.is_ok() {
+                    crate::killpoint::hit("instance-added");
+                }
                 if let Err(e) = res {
                     return Err(self
                         .revert(p, c, &lb, &added, &parked, "load balancer", e.to_string())
@@ -145,6 +181,7 @@ impl Engine {
             let take = (batch as usize).min(in_rotation.len());
             for o in in_rotation.drain(..take) {
                 self.park(p, c, &lb, &o).await?;
+                crate::killpoint::hit("old-parked");
                 parked.push(o);
             }
             self.write_lb_file(p).await?;
@@ -164,7 +201,16 @@ impl Engine {
                 .revert(p, c, &lb, &added, &parked, "error-rate watch", reason)
                 .await);
         }
+        crate::killpoint::hit("watched");
         Ok(Rolled { parked })
+    }
+
+    /// Whether an instance runs exactly what the component wants now.
+    fn is_wanted(&self, c: &Component<'_>, o: &ContainerInfo) -> bool {
+        use crate::naming::{LABEL_CONFIG, LABEL_IMAGE, LABEL_VERSION};
+        o.labels.get(LABEL_VERSION) == Some(&c.spec.version.to_string())
+            && o.labels.get(LABEL_IMAGE) == Some(&c.spec.image)
+            && o.labels.get(LABEL_CONFIG).map(String::as_str) == Some(c.config_hash)
     }
 
     /// Drains an instance (in-flight requests finish) and parks it in maintenance.
@@ -176,6 +222,11 @@ impl Engine {
         o: &ContainerInfo,
     ) -> Result<(), EngineError> {
         let backend = c.spec.name.as_str();
+        if lb.server(backend, &o.name).await?.is_none() {
+            // Never added (a run killed before it was): it serves nothing.
+            p.parked.lock().await.insert(o.name.clone());
+            return Ok(());
+        }
         c.say(format!("draining {}", o.name));
         lb.set_state(backend, &o.name, ServerState::Drain).await?;
         lb.wait_idle(backend, &o.name, DRAIN_TIMEOUT).await?;

@@ -426,6 +426,7 @@ impl Engine {
             store.journal_end(op.id, "superseded")?;
         }
         let op = store.journal_begin(&r.cloud, revision, "apply", token)?;
+        crate::killpoint::hit("journaled");
         let mut index = 0u32;
         let mut failure = None;
         let mut switches = Vec::new();
@@ -470,6 +471,7 @@ impl Engine {
                             &bytes,
                         )?;
                         snapshots.push((step.component.clone(), bytes.len() as u64));
+                        crate::killpoint::hit("snapshot");
                     }
                 }
             }
@@ -517,6 +519,7 @@ impl Engine {
                                 until_unix: now_unix() + p.rollout.bake_window.as_secs() as i64,
                             };
                             store.put_standby(&sb)?;
+                            crate::killpoint::hit("standby-recorded");
                             parked_out.push(Parked {
                                 component: sb.component,
                                 containers: sb.containers,
@@ -911,6 +914,7 @@ impl Engine {
                             .map(|(_, svc)| svc.upgrade_jobs(&spec.name, &cx))
                             .unwrap_or_default();
                         c.run_jobs(&upgrade.iter().collect::<Vec<_>>()).await?;
+                        crate::killpoint::hit("schema");
                     }
                     let rolled = self.roll(p, &c, &existing, next).await?;
                     if p.rollout.bake_window.is_zero() || rolled.parked.is_empty() {

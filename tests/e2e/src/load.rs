@@ -42,6 +42,16 @@ impl Keystone {
         Ok(Keystone { url, password })
     }
 
+    /// The cloud's VIP (HAProxy's address), from the keystone URL.
+    pub fn vip(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     fn client() -> Result<reqwest::blocking::Client> {
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))

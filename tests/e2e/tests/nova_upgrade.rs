@@ -141,13 +141,7 @@ fn issue_9_nova_across_two_releases_keeps_its_server_under_load() -> Result<()> 
 
     let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
     let k = Keystone::from_clouds_yaml(&yaml, &name)?;
-    let vip = k
-        .url
-        .trim_start_matches("http://")
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let vip = k.vip();
     let others = ids_of(&cloud, |c| !c.starts_with("nova-"))?;
     let old_token = k.issue()?;
 

@@ -150,6 +150,21 @@ fn under_load_with(
     Ok((report, out?))
 }
 
+/// Runs `args` under load and checks it succeeded with zero failed requests.
+fn changed_under_load(
+    cloud: &Cloud,
+    k: &Keystone,
+    old_token: &str,
+    args: &[&str],
+    extra: Option<String>,
+    what: &str,
+) -> Result<ankyra_e2e::process::Output> {
+    let (report, out) = under_load_with(cloud, k, old_token, args, extra)?;
+    ensure!(out.success(), "{what} failed:\n{}", out.describe_failure());
+    zero_failures(&report, what)?;
+    Ok(out)
+}
+
 fn zero_failures(report: &LoadReport, what: &str) -> Result<()> {
     ensure!(
         report.requests >= 10,
@@ -207,34 +222,29 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
                 "-m",
                 "security patch",
             ];
-            let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
-            ensure!(
-                out.success(),
-                "point upgrade failed:\n{}",
-                out.describe_failure()
-            );
-            zero_failures(&report, "point release upgrade")?;
+            changed_under_load(&cloud, &k, &old_token, &up, None, "point release upgrade")?;
             ensure!(keystone_running(&cloud)? == OLD);
-            let (report, out) =
-                under_load(&cloud, &k, &old_token, &["rollback", &name, "keystone"])?;
-            ensure!(
-                out.success(),
-                "point rollback failed:\n{}",
-                out.describe_failure()
-            );
-            zero_failures(&report, "point release rollback")?;
+            changed_under_load(
+                &cloud,
+                &k,
+                &old_token,
+                &["rollback", &name, "keystone"],
+                None,
+                "point release rollback",
+            )?;
             ensure!(keystone_running(&cloud)? == POINT);
             ensure!(
                 ids(&cloud, "keystone")? == point_keystones,
                 "expected the very same 27.0.2 containers back"
             );
-            let (report, out) = under_load(&cloud, &k, &old_token, &up)?;
-            ensure!(
-                out.success(),
-                "point upgrade failed:\n{}",
-                out.describe_failure()
-            );
-            zero_failures(&report, "point release upgrade, again")?;
+            changed_under_load(
+                &cloud,
+                &k,
+                &old_token,
+                &up,
+                None,
+                "point release upgrade, again",
+            )?;
             ensure!(keystone_running(&cloud)? == OLD);
             ensure!(
                 ids(&cloud, "!keystone")? == others,
@@ -247,14 +257,14 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
 
     step("upgrade 27.1.0 → 29.1.0 under load", || {
         let arg = format!("keystone={NEW}");
-        let (report, out) = under_load(
+        changed_under_load(
             &cloud,
             &k,
             &old_token,
             &["set", &name, &arg, "--apply", "-m", "security fix"],
+            None,
+            "upgrade",
         )?;
-        ensure!(out.success(), "upgrade failed:\n{}", out.describe_failure());
-        zero_failures(&report, "upgrade")?;
         ensure!(keystone_running(&cloud)? == NEW);
         k.validate(&old_token)
             .context("a token issued before the upgrade no longer validates")?;
@@ -279,18 +289,14 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
     step(
         "rollback inside the bake window: a switch, no new container",
         || {
-            let (report, out) = under_load(
+            let out = changed_under_load(
                 &cloud,
                 &k,
                 &old_token,
                 &["rollback", &name, "keystone", "-o", "json"],
+                None,
+                "rollback in the bake window",
             )?;
-            ensure!(
-                out.success(),
-                "rollback failed:\n{}",
-                out.describe_failure()
-            );
-            zero_failures(&report, "rollback in the bake window")?;
             let json: Value = serde_json::from_str(&out.stdout)?;
             let seconds = json["applied"]["outcome"]["switches"][0]["seconds"]
                 .as_f64()
@@ -316,18 +322,14 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
             applied?;
             zero_failures(&report, "second upgrade")?;
             std::thread::sleep(Duration::from_secs(5));
-            let (report, out) = under_load(
+            let out = changed_under_load(
                 &cloud,
                 &k,
                 &old_token,
                 &["rollback", &name, "keystone", "-o", "json"],
+                None,
+                "start-first rollback",
             )?;
-            ensure!(
-                out.success(),
-                "rollback failed:\n{}",
-                out.describe_failure()
-            );
-            zero_failures(&report, "start-first rollback")?;
             let json: Value = serde_json::from_str(&out.stdout)?;
             ensure!(
                 json["applied"]["outcome"]["switches"]
@@ -381,48 +383,32 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
     step(
         "placement 13.0.1 → 15.0.0 and back, under keystone + placement load",
         || {
-            let vip = k
-                .url
-                .trim_start_matches("http://")
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let vip = k.vip();
             let url = Some(format!("http://{vip}:8778/resource_providers"));
             let keystones = ids(&cloud, "keystone")?;
             let before = ids(&cloud, "placement")?;
             let arg = format!("placement={PLACEMENT_NEW}");
-            let (report, out) = under_load_with(
+            changed_under_load(
                 &cloud,
                 &k,
                 &old_token,
                 &["set", &name, &arg, "--apply"],
                 url.clone(),
+                "placement upgrade",
             )?;
-            ensure!(
-                out.success(),
-                "placement upgrade failed:\n{}",
-                out.describe_failure()
-            );
-            zero_failures(&report, "placement upgrade")?;
             ensure!(running(&cloud, "placement")? == PLACEMENT_NEW);
             ensure!(
                 ids(&cloud, "keystone")? == keystones,
                 "keystone was touched"
             );
-            let (report, out) = under_load_with(
+            changed_under_load(
                 &cloud,
                 &k,
                 &old_token,
                 &["rollback", &name, "placement", "-o", "json"],
                 url,
+                "placement rollback",
             )?;
-            ensure!(
-                out.success(),
-                "placement rollback failed:\n{}",
-                out.describe_failure()
-            );
-            zero_failures(&report, "placement rollback")?;
             ensure!(running(&cloud, "placement")? == PLACEMENT_OLD);
             ensure!(
                 ids(&cloud, "placement")? == before,

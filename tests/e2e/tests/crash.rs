@@ -1,0 +1,204 @@
+//! Issue 6's crash test, end to end on the real Docker Engine (feature `docker`):
+//! Ankyra is killed with SIGKILL at each step of a keystone upgrade (27.1.0 → 29.1.0,
+//! the kill point chosen by the test-only `ANKYRA_TEST_KILL_AT`), then `ankyra apply`
+//! is run again. After each recovery: the upgrade completed, exactly one keystone
+//! version is in rotation in HAProxy, the users and project made before still exist,
+//! and a token issued before still validates. Then a rollback (a bake-window switch)
+//! returns to 27.1.0, again with exactly one version in rotation, for the next point.
+#![cfg(feature = "docker")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use ankyra_e2e::load::Keystone;
+use ankyra_e2e::{e2e_log, Cloud};
+use anyhow::{bail, ensure, Context, Result};
+
+const OLD: &str = "27.1.0";
+const NEW: &str = "29.1.0";
+/// The engine's kill points (crates/ankyra-engine/src/killpoint.rs), in the order an
+/// upgrade reaches them.
+const POINTS: &[&str] = &[
+    "journaled",
+    "snapshot",
+    "schema",
+    "instance-started",
+    "instance-added",
+    "old-parked",
+    "watched",
+    "standby-recorded",
+];
+
+fn record(name: &str) -> String {
+    format!(
+        "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: {name}\nspec:\n  release: \"2025.1\"\n  \
+         rollout:\n    bakeWindow: 1h\n    observe: 2s\n  components:\n    mariadb: {{}}\n    \
+         memcached: {{}}\n    haproxy: {{}}\n    keystone:\n      version: {OLD}\n      replicas: 2\n"
+    )
+}
+
+/// Servers HAProxy sends keystone requests to (UP, not drained or in maintenance).
+fn in_rotation(vip: &str) -> Result<BTreeSet<String>> {
+    let mut s = std::net::TcpStream::connect((vip, 9999)).context("HAProxy runtime API")?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"show stat\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .context("empty show stat")?
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |n: &str| header.iter().position(|c| *c == n);
+    let (px, sv, st) = (
+        col("pxname").context("pxname")?,
+        col("svname").context("svname")?,
+        col("status").context("status")?,
+    );
+    Ok(lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.get(px) == Some(&"keystone"))
+        .filter(|f| !matches!(f.get(sv), Some(&"FRONTEND") | Some(&"BACKEND")))
+        .filter(|f| f.get(st).is_some_and(|s| s.starts_with("UP")))
+        .filter_map(|f| f.get(sv).map(|s| s.to_string()))
+        .collect())
+}
+
+/// The one version HAProxy serves keystone from; an error if it is none or several.
+fn one_version_serves(cloud: &Cloud, vip: &str) -> Result<String> {
+    let started = Instant::now();
+    loop {
+        let servers = in_rotation(vip)?;
+        let status = cloud.status()?;
+        let ks = status.component("keystone").context("keystone in status")?;
+        let versions: BTreeMap<String, String> = ks
+            .containers
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.image.rsplit(':').next().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let serving: BTreeSet<String> = servers
+            .iter()
+            .map(|s| {
+                versions
+                    .get(s)
+                    .cloned()
+                    .unwrap_or_else(|| format!("unknown server {s}"))
+            })
+            .collect();
+        if serving.len() == 1 && ks.health == "healthy" {
+            return Ok(serving.into_iter().next().unwrap_or_default());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("expected exactly one keystone version in rotation, found {serving:?} (servers {servers:?}); status:\n{}", status.summary());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<()> {
+    let mut cloud = Cloud::init()?;
+    let name = cloud.name.clone();
+    std::fs::write(&cloud.record, record(&name))?;
+    let out = cloud.apply("e2e: deploy")?;
+    ensure!(out.success(), "deploy failed:\n{}", out.describe_failure());
+    let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
+    let k = Keystone::from_clouds_yaml(&yaml, &name)?;
+    let vip = k.vip();
+    let token = k.issue()?;
+    cloud.openstack(&["project", "create", "crash-project"])?;
+    let users: Vec<String> = (1..=3).map(|i| format!("crash-user-{i}")).collect();
+    for u in &users {
+        cloud.openstack(&[
+            "user",
+            "create",
+            "--project",
+            "crash-project",
+            "--password",
+            "x-not-a-secret-x",
+            u,
+        ])?;
+    }
+    ensure!(one_version_serves(&cloud, &vip)? == OLD);
+
+    let mut passed = Vec::new();
+    for point in POINTS {
+        e2e_log!("=== kill point `{point}`");
+        let arg = format!("keystone={NEW}");
+        let out = cloud.ankyra_run(
+            &["set", &name, &arg, "-m", &format!("crash at {point}")],
+            Duration::from_secs(60),
+            false,
+        )?;
+        ensure!(out.success(), "set failed:\n{}", out.describe_failure());
+
+        let mut cmd = cloud.ankyra_cmd(&["apply", &name, "--no-progress"]);
+        cmd.env("ANKYRA_TEST_KILL_AT", point);
+        let killed = cmd.output().context("running the apply to be killed")?;
+        ensure!(
+            killed.status.signal() == Some(9),
+            "expected the apply to die by SIGKILL at `{point}`, it ended with {:?}:\n{}",
+            killed.status,
+            String::from_utf8_lossy(&killed.stderr)
+        );
+
+        let out = cloud.ankyra_run(&["apply", &name], Duration::from_secs(900), true)?;
+        ensure!(
+            out.success(),
+            "the apply after a kill at `{point}` failed:\n{}",
+            out.describe_failure()
+        );
+        ensure!(
+            one_version_serves(&cloud, &vip)? == NEW,
+            "after the kill at `{point}` and a new apply, expected {NEW} in rotation"
+        );
+        let listed = cloud.openstack(&["user", "list", "-f", "value", "-c", "Name"])?;
+        for u in &users {
+            ensure!(
+                listed.lines().any(|l| l.trim() == u),
+                "user {u} lost after `{point}`"
+            );
+        }
+        let projects = cloud.openstack(&["project", "list", "-f", "value", "-c", "Name"])?;
+        ensure!(
+            projects.lines().any(|l| l.trim() == "crash-project"),
+            "project lost after `{point}`"
+        );
+        k.validate(&token)
+            .with_context(|| format!("the old token no longer validates after `{point}`"))?;
+
+        let out = cloud.ankyra_run(
+            &["rollback", &name, "keystone"],
+            Duration::from_secs(900),
+            true,
+        )?;
+        ensure!(
+            out.success(),
+            "rollback after `{point}` failed:\n{}",
+            out.describe_failure()
+        );
+        ensure!(
+            one_version_serves(&cloud, &vip)? == OLD,
+            "after the rollback, expected {OLD} in rotation"
+        );
+        passed.push(*point);
+        e2e_log!("=== ok: kill point `{point}`");
+    }
+    e2e_log!(
+        "kill points tried: {}, passed: {} ({})",
+        POINTS.len(),
+        passed.len(),
+        passed.join(", ")
+    );
+    ensure!(passed.len() == POINTS.len());
+    Ok(())
+}

@@ -1035,7 +1035,7 @@ impl Engine {
         Ok(())
     }
 
-    /// One reconciliation of `serve`: the same plan and steps as apply, without
+    /// One reconciliation of `serve` (also the end of bake windows): the same plan and steps as apply, without
     /// bootstrap jobs (the cloud was bootstrapped when it was applied).
     pub async fn reconcile(
         &self,
@@ -1044,7 +1044,13 @@ impl Engine {
         revision: u64,
     ) -> Result<Option<ApplyOutcome>, EngineError> {
         let plan = self.plan(store, r).await?;
-        if plan.is_empty() {
+        // A bake window that ended is work too: apply retires the parked instances.
+        let now = now_unix();
+        let bake_over = store
+            .standbys(&r.cloud)?
+            .iter()
+            .any(|s| s.until_unix <= now);
+        if plan.is_empty() && !bake_over {
             return Ok(None);
         }
         self.apply(store, r, revision, ApplyOptions::default())

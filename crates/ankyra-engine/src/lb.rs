@@ -11,6 +11,10 @@ use crate::EngineError;
 
 /// How long one runtime API call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an unreachable runtime API is retried (an HAProxy restart takes ~1 s).
+const RETRY_FOR: Duration = Duration::from_secs(30);
+/// How a connection failure starts its detail (what is retried).
+const UNREACHABLE: &str = "cannot connect to";
 
 /// A server's administrative state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +75,35 @@ impl RuntimeApi {
         }
     }
 
-    /// Sends one command and returns HAProxy's answer.
+    /// The runtime API at `address` (`host:port`).
+    pub fn at(address: &str) -> RuntimeApi {
+        RuntimeApi {
+            address: address.to_string(),
+        }
+    }
+
+    /// Sends one command and returns HAProxy's answer. A refused or dropped
+    /// connection (HAProxy restarting: it comes back with haproxy.cfg, which
+    /// is kept in step) is retried with backoff for up to `RETRY_FOR`; every
+    /// command Ankyra sends is safe to repeat. An answer is never retried.
     pub async fn call(&self, command: &str) -> Result<String, EngineError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self.call_once(command).await {
+                Err(EngineError::LoadBalancer { detail, .. })
+                    if detail.starts_with(UNREACHABLE) && started.elapsed() < RETRY_FOR =>
+                {
+                    tracing::warn!(command, %detail, "HAProxy's runtime API unreachable, retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(&self, command: &str) -> Result<String, EngineError> {
         let fail = |detail: String| EngineError::LoadBalancer {
             command: command.to_string(),
             detail,
@@ -80,7 +111,7 @@ impl RuntimeApi {
         let exchange = async {
             let mut stream = TcpStream::connect(&self.address)
                 .await
-                .map_err(|e| fail(format!("cannot connect to {}: {e}", self.address)))?;
+                .map_err(|e| fail(format!("{UNREACHABLE} {}: {e}", self.address)))?;
             stream
                 .write_all(format!("{command}\n").as_bytes())
                 .await
@@ -281,6 +312,33 @@ keystone,BACKEND,0,0,0,1,400,3,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,30,0,,1,2,0,,3,,1,0,
         assert_eq!(s[0].errors, 3);
         assert_eq!(s[1].status, "MAINT");
         assert!(!s[1].is_up());
+    }
+
+    #[tokio::test]
+    async fn a_restarting_haproxy_is_waited_for_and_an_answer_is_not_retried() {
+        // Find a free port, then leave it closed for a moment: "HAProxy restarting".
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = probe.local_addr().expect("addr");
+        drop(probe);
+        let server = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+            for answer in ["", "No such server.\n"] {
+                let (mut s, _) = listener.accept().await.expect("accept");
+                let mut buf = [0u8; 256];
+                let _ = s.read(&mut buf).await;
+                s.write_all(answer.as_bytes()).await.expect("write");
+            }
+        });
+        let api = RuntimeApi::at(&addr.to_string());
+        // The port opens only after the first attempts were refused.
+        let ok = api.call("set server keystone/k1 state ready").await;
+        assert!(ok.is_ok(), "{ok:?}");
+        let err = api.call("set server keystone/k9 state ready").await;
+        assert!(
+            matches!(err, Err(EngineError::LoadBalancer { ref detail, .. }) if detail.contains("No such server"))
+        );
+        server.await.expect("server");
     }
 
     #[test]

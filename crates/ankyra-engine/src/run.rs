@@ -455,6 +455,21 @@ impl Engine {
                     });
                     let cx = self.context(r, &p.network, &p.secrets);
                     self.restore(&p, &cx, &step.component, &dump).await?;
+                    if let Some((from, to)) = step.changes.iter().find_map(|ch| match ch {
+                        Change::Version { from, to, .. } => Some((from.clone(), to.clone())),
+                        _ => None,
+                    }) {
+                        // The schema is back at `to`: recorded, and final, as a migration down.
+                        store.record_migration(
+                            &r.cloud,
+                            &step.component,
+                            &from,
+                            &to,
+                            revision,
+                            &[],
+                        )?;
+                        store.finalize_migrations(&r.cloud, &step.component)?;
+                    }
                 } else if let Some((from, to)) = self.needs_snapshot(&p, step) {
                     self.reporter.event(Event::Progress {
                         component: step.component.clone(),
@@ -1161,18 +1176,28 @@ pub fn check_downgrade(
     if to_v >= from_v {
         return Ok(None);
     }
-    // Newest first: the oldest finalized upgrade past the target decides,
-    // its snapshot holds the schema `to` runs on.
-    let blocking = store.migrations(cloud)?.into_iter().rev().find(|m| {
-        m.component == component
-            && m.finalized_at.is_some()
-            && m.to_version.parse::<Version>().is_ok_and(|v| v > to_v)
-    });
-    let Some(m) = blocking else {
+    // Upgrades of this component that moved its schema past the target, newest first.
+    // A restore is recorded as a migration down to its target: what came
+    // before it no longer describes the schema.
+    let past: Vec<ankyra_store::Migration> = store
+        .migrations(cloud)?
+        .into_iter()
+        .filter(|m| m.component == component)
+        .take_while(|m| m.to_version.parse::<Version>().is_ok_and(|v| v > to_v))
+        .collect();
+    let Some(m) = past.iter().find(|m| m.finalized_at.is_some()).cloned() else {
+        // Nothing contracted: the target runs on the expanded schema.
         return Ok(None);
     };
     if restore_snapshot {
-        return Ok(Some(m.id));
+        // The newest snapshot taken at or below the target loses the least.
+        let snap = past
+            .iter()
+            .find(|m| m.from_version.parse::<Version>().is_ok_and(|v| v <= to_v))
+            .or_else(|| past.last())
+            .map(|m| m.id)
+            .unwrap_or(m.id);
+        return Ok(Some(snap));
     }
     Err(EngineError::Refused {
         component: component.into(),

@@ -5,6 +5,8 @@
 //! version is in rotation in HAProxy, the users and project made before still exist,
 //! and a token issued before still validates. Then a rollback (a bake-window switch)
 //! returns to 27.1.0, again with exactly one version in rotation, for the next point.
+//! Then two faults during an upgrade: HAProxy restarting while Ankyra drives its
+//! runtime API, and MariaDB restarting during the schema jobs.
 #![cfg(feature = "docker")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -200,5 +202,88 @@ fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<
         passed.join(", ")
     );
     ensure!(passed.len() == POINTS.len());
+
+    // Faults during an upgrade: HAProxy restarts while Ankyra drives its runtime API,
+    // then MariaDB restarts while the schema jobs run. Each upgrade must end complete or
+    // cleanly rolled back with its reason, and exactly one version in rotation.
+    let engine = ankyra_e2e::engine::Engine::connect()?;
+    for (component, when) in [("haproxy", "to HAProxy"), ("mariadb", "db_sync --expand")] {
+        let to = NEW;
+        e2e_log!("=== {component} restarts during an upgrade to {to}");
+        let arg = format!("keystone={to}");
+        let out = cloud.ankyra_run(&["set", &name, &arg], Duration::from_secs(60), false)?;
+        ensure!(out.success(), "set failed:\n{}", out.describe_failure());
+        let (ok, stderr) = apply_with_restart(&cloud, &engine, component, when)?;
+        let serving = one_version_serves(&cloud, &vip)?;
+        if ok {
+            ensure!(serving == to, "the upgrade said done, but {serving} serves");
+        } else {
+            ensure!(
+                stderr.contains("failed"),
+                "a failed upgrade must say why:\n{stderr}"
+            );
+            e2e_log!("upgrade failed cleanly, {serving} serves; applying again");
+            let out = cloud.ankyra_run(&["apply", &name], Duration::from_secs(900), true)?;
+            ensure!(
+                out.success(),
+                "the apply after the fault failed:\n{}",
+                out.describe_failure()
+            );
+            ensure!(one_version_serves(&cloud, &vip)? == to);
+        }
+        k.validate(&token)?;
+        let out = cloud.ankyra_run(
+            &["rollback", &name, "keystone"],
+            Duration::from_secs(900),
+            true,
+        )?;
+        ensure!(
+            out.success(),
+            "rollback after the fault failed:\n{}",
+            out.describe_failure()
+        );
+        ensure!(one_version_serves(&cloud, &vip)? == OLD);
+        e2e_log!("=== ok: {component} restarted, {to} served, rolled back");
+    }
     Ok(())
+}
+
+/// `ankyra apply CLOUD`, restarting `component`'s container when the apply's progress
+/// first shows `when`. Returns whether the apply succeeded, and its stderr.
+fn apply_with_restart(
+    cloud: &Cloud,
+    engine: &ankyra_e2e::engine::Engine,
+    component: &str,
+    when: &str,
+) -> Result<(bool, String)> {
+    use std::io::BufRead;
+    let mut child = cloud
+        .ankyra_cmd(&["apply", &cloud.name])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("spawning ankyra apply")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut all = String::new();
+    let mut restarted = false;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line?;
+        eprintln!("    | {line}");
+        if !restarted && line.contains(when) {
+            let list = engine.containers(&cloud.name, Some(component))?;
+            let id = list
+                .first()
+                .and_then(|c| c.id.clone())
+                .with_context(|| format!("no {component} container"))?;
+            engine.stop(&id, 1)?;
+            engine.start(&id)?;
+            restarted = true;
+            e2e_log!("restarted {component} at `{when}`");
+        }
+        all.push_str(&line);
+        all.push('\n');
+    }
+    let status = child.wait()?;
+    ensure!(restarted, "the apply never reached `{when}`:\n{all}");
+    Ok((status.success(), all))
 }

@@ -516,7 +516,16 @@ impl Engine {
                                 seconds,
                             });
                         }
-                        if let Some(old) = out.parked {
+                        let mut parked = out.parked;
+                        if restore.contains_key(&step.component) {
+                            // Their version is past the restored schema: never to be switched back to.
+                            if let Some(old) = parked.take() {
+                                let names: Vec<String> =
+                                    old.iter().map(|c| c.name.clone()).collect();
+                                self.retire(&p, &step.component, &names).await?;
+                            }
+                        }
+                        if let Some(old) = parked {
                             let sb = Standby {
                                 cloud: r.cloud.clone(),
                                 component: step.component.clone(),

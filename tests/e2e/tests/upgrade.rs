@@ -429,6 +429,10 @@ fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> R
             let status = cloud.status()?;
             let ks = status.component("keystone").context("keystone")?;
             ensure!(ks.not_finalized.is_none(), "{:?}", ks.not_finalized);
+            ensure!(
+                ks.bake.is_none(),
+                "instances of a version past the restored schema must not be kept for a switch"
+            );
             // The restored schema is a fresh start: an upgrade and a switch back work again.
             let arg = format!("keystone={NEW}");
             changed_under_load(

@@ -166,6 +166,8 @@ impl Engine {
                 c.say(format!("adding {} to HAProxy", f.name));
                 let res = async {
                     lb.add_server(backend, &f.name, &address, port).await?;
+                    // In the file at once: an HAProxy restart from here on keeps it.
+                    self.write_lb_file(p).await?;
                     lb.wait_up(backend, &f.name, UP_TIMEOUT).await
                 }
                 .await;

@@ -846,12 +846,16 @@ impl Engine {
             component: step.component.clone(),
             action: format!("{:?}", step.kind).to_lowercase(),
         });
+        // One listing: every instance (for numbering and removal) and those in rotation.
         let every = observe::containers(&self.docker, &r.cloud).await?;
-        let existing = self
-            .active(p)
-            .await?
-            .remove(&step.component)
-            .unwrap_or_default();
+        let parked = p.parked.lock().await.clone();
+        let existing: Vec<ContainerInfo> = every
+            .get(&step.component)
+            .into_iter()
+            .flatten()
+            .filter(|c| !parked.contains(&c.name))
+            .cloned()
+            .collect();
         let mut out = StepOutcome::default();
         if step.kind == StepKind::Remove {
             for c in every.get(&step.component).into_iter().flatten() {

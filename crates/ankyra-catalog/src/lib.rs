@@ -20,7 +20,10 @@ pub use release::{release_index, Release, DEFAULT_RELEASE, RELEASES};
 pub use types::{
     ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules,
 };
-pub use validate::{resolve, validate_record, ResolvedComponent, ResolvedRecord, Rollout};
+pub use validate::{
+    resolve, validate_record, EngineTarget, ResolvedComponent, ResolvedRecord, Rollout, TlsFiles,
+    DEFAULT_SUBNET_POOL,
+};
 
 /// Every service Ankyra knows, one line each.
 pub static ALL: &[&dyn Service] = &[

@@ -45,9 +45,55 @@ pub struct ResolvedRecord {
     pub components: Vec<ResolvedComponent>,
     /// Host name → engine address.
     pub hosts: BTreeMap<String, String>,
+    /// The engine the whole cloud runs on.
+    pub engine: EngineTarget,
     /// How instances are replaced during an upgrade.
     pub rollout: Rollout,
 }
+
+/// The container engine a cloud runs on (`spec.host`, from `spec.hosts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineTarget {
+    /// The host's name in the record (`local` by default).
+    pub host: String,
+    /// Its address: `unix:///...` or `tcp://host:port`.
+    pub address: String,
+    /// Client TLS files for a `tcp://` engine.
+    pub tls: Option<TlsFiles>,
+    /// The /16 the cloud's network takes a /24 from: its first two octets.
+    pub subnet_pool: (u8, u8),
+}
+
+/// Paths of the TLS files for a remote engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsFiles {
+    /// CA certificate.
+    pub ca: String,
+    /// Client certificate.
+    pub cert: String,
+    /// Client key.
+    pub key: String,
+}
+
+impl EngineTarget {
+    /// The local Docker Engine.
+    pub fn local() -> EngineTarget {
+        EngineTarget {
+            host: LOCAL_HOST.into(),
+            address: "unix:///var/run/docker.sock".into(),
+            tls: None,
+            subnet_pool: DEFAULT_SUBNET_POOL,
+        }
+    }
+
+    /// Whether the engine is this machine's own (it sees this file system).
+    pub fn is_local(&self) -> bool {
+        self.address.starts_with("unix://")
+    }
+}
+
+/// Where cloud networks come from when the host does not say: 10.231.0.0/16.
+pub const DEFAULT_SUBNET_POOL: (u8, u8) = (10, 231);
 
 /// How instances are replaced during an upgrade (the record's `spec.rollout`, defaults filled in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -128,6 +174,7 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
     hosts
         .entry(LOCAL_HOST.to_string())
         .or_insert_with(|| "unix:///var/run/docker.sock".to_string());
+    let engine = engine_target(record, &hosts, &mut errors);
 
     let mut components = Vec::new();
     for (name, spec) in &record.spec.components {
@@ -217,7 +264,24 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
             host_names.push(h.value.clone());
         }
         if host_names.is_empty() {
-            host_names.push(LOCAL_HOST.to_string());
+            host_names.push(engine.host.clone());
+        }
+        if let Some(other) = host_names.iter().find(|h| **h != engine.host) {
+            let span = spec.hosts.iter().find(|h| h.value == *other).and_then(|h| h.span);
+            errors.push(RecordError::new(
+                src,
+                span,
+                format!("{path}.hosts"),
+                format!(
+                    "`{other}` is not the cloud's host `{}`: a cloud runs on one engine",
+                    engine.host
+                ),
+                Some(
+                    "set spec.host to the engine the cloud runs on and leave components' hosts out \
+                     (one cloud over several engines is not built yet)"
+                        .into(),
+                ),
+            ));
         }
         components.push(ResolvedComponent {
             name: name.clone(),
@@ -240,8 +304,62 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
         release,
         components,
         hosts,
+        engine,
         rollout: Rollout::from_spec(record.spec.rollout.as_ref()),
     })
+}
+
+/// The engine `spec.host` names (the local one by default); errors for an
+/// unknown host or an engine kind Ankyra cannot drive.
+fn engine_target(
+    record: &Record,
+    hosts: &BTreeMap<String, String>,
+    errors: &mut Vec<RecordError>,
+) -> EngineTarget {
+    let src = record.source.as_ref();
+    let Some(name) = &record.spec.host else {
+        return EngineTarget::local();
+    };
+    if name.value == LOCAL_HOST {
+        return EngineTarget::local();
+    }
+    let Some(spec) = record.spec.hosts.get(&name.value) else {
+        let known: Vec<&str> = hosts.keys().map(String::as_str).collect();
+        errors.push(RecordError::new(
+            src,
+            name.span,
+            "spec.host",
+            format!("unknown host `{}`", name.value),
+            Some(format!("hosts defined in spec.hosts: {}", known.join(", "))),
+        ));
+        return EngineTarget::local();
+    };
+    let path = format!("spec.hosts.{}", name.value);
+    let address = spec.engine.value.clone();
+    if address.starts_with("ssh://") {
+        errors.push(RecordError::new(
+            src,
+            spec.engine.span,
+            format!("{path}.engine"),
+            "ssh:// engines are not supported yet",
+            Some("use tcp://host:2376 with tls (ca, cert, key)".into()),
+        ));
+    }
+    let subnet_pool = spec
+        .subnet_pool
+        .as_ref()
+        .and_then(|p| ankyra_model::ipv4_slash16(&p.value))
+        .unwrap_or(DEFAULT_SUBNET_POOL);
+    EngineTarget {
+        host: name.value.clone(),
+        address,
+        tls: spec.tls.as_ref().map(|t| TlsFiles {
+            ca: t.ca.value.clone(),
+            cert: t.cert.value.clone(),
+            key: t.key.value.clone(),
+        }),
+        subnet_pool,
+    }
 }
 
 #[cfg(test)]

@@ -17,16 +17,30 @@ pub struct Network {
     pub vip: String,
 }
 
-fn third_octet(subnet: &str) -> Option<u8> {
-    let rest = subnet.strip_prefix("10.231.")?;
-    rest.split('.').next()?.parse().ok()
+/// The /16 a cloud's network is carved from: its first two octets.
+pub type Pool = (u8, u8);
+
+/// `n` when `subnet` is `a.b.n.0/24` of `pool`.
+fn third_octet(pool: Pool, subnet: &str) -> Option<u8> {
+    let rest = subnet.strip_prefix(&format!("{}.{}.", pool.0, pool.1))?;
+    let (n, tail) = rest.split_once('.')?;
+    (tail == "0/24").then_some(())?;
+    n.parse().ok()
 }
 
+/// A network of any pool: `a.b.n.0/24` gives its VIP `a.b.n.10`.
 fn network_of(name: String, subnet: String) -> Option<Network> {
-    let n = third_octet(&subnet)?;
+    let net = subnet.strip_suffix(".0/24")?;
+    let octets: Vec<u8> = net
+        .split('.')
+        .map(|o| o.parse().ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let [a, b, n] = octets.as_slice() else {
+        return None;
+    };
     Some(Network {
         name,
-        vip: format!("10.231.{n}.10"),
+        vip: format!("{a}.{b}.{n}.10"),
     })
 }
 
@@ -44,17 +58,18 @@ async fn existing(docker: &Docker, name: &str) -> Result<Option<Network>, Engine
 }
 
 /// The cloud's network if it exists, else where it would be (nothing is created).
-pub async fn find_network(docker: &Docker, cloud: &str) -> Result<Network, EngineError> {
+pub async fn find_network(docker: &Docker, cloud: &str, pool: Pool) -> Result<Network, EngineError> {
     let name = naming::network(cloud);
     Ok(existing(docker, &name).await?.unwrap_or(Network {
         name,
-        vip: "10.231.0.10".into(),
+        vip: format!("{}.{}.0.10", pool.0, pool.1),
     }))
 }
 
-/// The cloud's network, created on first use with a free /24 of 10.231.0.0/16.
-/// Fixed addresses (HAProxy's) sit below .128; the engine hands out the rest.
-pub async fn ensure_network(docker: &Docker, cloud: &str) -> Result<Network, EngineError> {
+/// The cloud's network, created on first use with a free /24 of the engine's
+/// pool (10.231.0.0/16 unless the record's host says). Fixed addresses
+/// (HAProxy's) sit below .128; the engine hands out the rest.
+pub async fn ensure_network(docker: &Docker, cloud: &str, pool: Pool) -> Result<Network, EngineError> {
     let name = naming::network(cloud);
     if let Some(net) = existing(docker, &name).await? {
         return Ok(net);
@@ -63,7 +78,7 @@ pub async fn ensure_network(docker: &Docker, cloud: &str) -> Result<Network, Eng
         .networks()
         .await?
         .iter()
-        .flat_map(|n| n.subnets.iter().filter_map(|s| third_octet(s)))
+        .flat_map(|n| n.subnets.iter().filter_map(|s| third_octet(pool, s)))
         .collect();
     // Start from a number derived from the name so clouds made at the same time rarely race.
     let start = cloud
@@ -74,11 +89,12 @@ pub async fn ensure_network(docker: &Docker, cloud: &str) -> Result<Network, Eng
         .map(|i| ((start + i) % 250 + 1) as u8)
         .find(|n| !used.contains(n))
         .ok_or(EngineError::NoSubnet)?;
-    let subnet = format!("10.231.{n}.0/24");
+    let (a, b) = pool;
+    let subnet = format!("{a}.{b}.{n}.0/24");
     let mut labels: HashMap<String, String> = naming::cloud_labels(cloud);
     labels.insert(LABEL_SUBNET.into(), subnet.clone());
     docker
-        .create_network(&name, &subnet, &format!("10.231.{n}.128/25"), labels)
+        .create_network(&name, &subnet, &format!("{a}.{b}.{n}.128/25"), labels)
         .await?;
     network_of(name, subnet).ok_or(EngineError::NoSubnet)
 }

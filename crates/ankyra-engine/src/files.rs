@@ -7,7 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ankyra_catalog::ConfigFile;
-use ankyra_runtime::BindMount;
+use ankyra_runtime::{BindMount, ContainerFile};
 use sha2::{Digest, Sha256};
 
 use crate::EngineError;
@@ -92,6 +92,66 @@ pub fn materialize(dir: &Path, files: &[ConfigFile]) -> Result<Vec<BindMount>, E
         });
     }
     Ok(mounts)
+}
+
+/// How config files reach a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Written under the state directory and bind-mounted: the local engine,
+    /// which sees this file system (a file rewritten in place shows at once).
+    Bind,
+    /// Copied into the container before it starts: a remote engine, which
+    /// cannot see this machine's files.
+    Copy,
+}
+
+/// What a container gets its files through.
+#[derive(Debug, Default)]
+pub struct Delivered {
+    /// Bind mounts (local engine).
+    pub binds: Vec<BindMount>,
+    /// Files to copy in (remote engine).
+    pub files: Vec<ContainerFile>,
+}
+
+impl Delivered {
+    /// Adds `other`'s mounts and files.
+    pub fn extend(&mut self, other: Delivered) {
+        self.binds.extend(other.binds);
+        self.files.extend(other.files);
+    }
+}
+
+/// `files` as a container will get them: written under `dir` and mounted
+/// (`Bind`), or carried in memory to be copied in (`Copy`; nothing is
+/// written on this machine).
+pub fn deliver(
+    how: Delivery,
+    dir: &Path,
+    files: &[ConfigFile],
+) -> Result<Delivered, EngineError> {
+    Ok(match how {
+        Delivery::Bind => Delivered {
+            binds: materialize(dir, files)?,
+            files: Vec::new(),
+        },
+        Delivery::Copy => Delivered {
+            binds: Vec::new(),
+            files: to_container_files(files),
+        },
+    })
+}
+
+/// Config files as files to copy into a container (secrets owner-only).
+pub fn to_container_files(files: &[ConfigFile]) -> Vec<ContainerFile> {
+    files
+        .iter()
+        .map(|f| ContainerFile {
+            path: f.path.clone(),
+            content: f.content.clone().into_bytes(),
+            mode: if f.secret { 0o600 } else { 0o644 },
+        })
+        .collect()
 }
 
 /// Removes a cloud's files.

@@ -28,6 +28,8 @@ pub struct Component<'a> {
     pub revision: u64,
     pub network: &'a Network,
     pub files_dir: PathBuf,
+    /// How config files reach its containers.
+    pub delivery: files::Delivery,
     pub spec: &'a ResolvedComponent,
     pub process: &'a ProcessSpec,
     pub config_hash: &'a str,
@@ -87,7 +89,7 @@ impl Component<'_> {
         let name = naming::instance(self.cloud, &self.spec.name, n);
         // A leftover with this name (a crash between create and record) is replaced.
         self.docker.remove_container(&name).await?;
-        let binds = files::materialize(&self.files_dir, &self.process.files)?;
+        let delivered = files::deliver(self.delivery, &self.files_dir, &self.process.files)?;
         let spec = ContainerSpec {
             name: name.clone(),
             image: self.spec.image.clone(),
@@ -98,7 +100,8 @@ impl Component<'_> {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect(),
-            binds,
+            binds: delivered.binds,
+            files: delivered.files,
             labels: self.labels(n),
             working_dir: self.process.workdir.clone(),
             network: Some(NetworkAttachment {
@@ -166,13 +169,13 @@ impl Component<'_> {
         for (i, job) in jobs.iter().enumerate() {
             self.say(format!("job: {}", job.name));
             let own = job.component == self.spec.name;
-            let mut binds = if own {
-                files::materialize(&self.files_dir, &self.process.files)?
+            let mut delivered = if own {
+                files::deliver(self.delivery, &self.files_dir, &self.process.files)?
             } else {
-                Vec::new()
+                files::Delivered::default()
             };
             let job_dir = self.files_dir.join(format!("job-{i}"));
-            binds.extend(files::materialize(&job_dir, &job.files)?);
+            delivered.extend(files::deliver(self.delivery, &job_dir, &job.files)?);
             let image = if own {
                 self.spec.image.clone()
             } else {
@@ -193,7 +196,8 @@ impl Component<'_> {
                 } else {
                     Vec::new()
                 },
-                binds,
+                binds: delivered.binds,
+                files: delivered.files,
                 labels: naming::cloud_labels(self.cloud),
                 working_dir: None,
                 network: Some(NetworkAttachment {

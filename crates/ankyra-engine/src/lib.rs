@@ -27,5 +27,8 @@ mod status;
 
 pub use error::EngineError;
 pub use report::{Event, NoReporter, Reporter};
-pub use run::{check_downgrade, ApplyOptions, ApplyOutcome, Engine, Finalized, Parked, Switch};
+pub use run::{
+    check_downgrade, holder_is_dead, owner as lock_owner, ApplyOptions, ApplyOutcome, Engine,
+    Finalized, Parked, Switch,
+};
 pub use status::{BakeStatus, ComponentStatus, ContainerStatus, StatusReport};

@@ -85,9 +85,18 @@ struct StepOutcome {
     clear_standby: bool,
 }
 
-/// Runs plans on one Docker Engine.
+/// Runs plans on one Docker Engine: the local one, or the remote one a
+/// cloud's record names (`spec.host`). Images are always built on the local
+/// engine and copied to a remote one.
 pub struct Engine {
     pub(crate) docker: Docker,
+    /// The local engine, where images are built (the same client when local).
+    builder: Docker,
+    /// Whether `docker` is a remote engine: files are copied into containers,
+    /// images copied over.
+    remote: bool,
+    /// The /16 cloud networks are carved from on this engine.
+    pool: crate::context::Pool,
     state_dir: PathBuf,
     pub(crate) reporter: Arc<dyn Reporter>,
 }
@@ -118,11 +127,61 @@ impl Engine {
         state_dir: PathBuf,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Engine, EngineError> {
+        let docker = Docker::connect().await?;
         Ok(Engine {
-            docker: Docker::connect().await?,
+            builder: docker.clone(),
+            docker,
+            remote: false,
+            pool: ankyra_catalog::DEFAULT_SUBNET_POOL,
             state_dir,
             reporter,
         })
+    }
+
+    /// An engine on the container engine `target` (a record's `spec.host`):
+    /// the local one, or a remote one over TCP (with TLS), which must answer
+    /// within seconds or the error names its address.
+    pub async fn connect_to(
+        state_dir: PathBuf,
+        reporter: Arc<dyn Reporter>,
+        target: &ankyra_catalog::EngineTarget,
+    ) -> Result<Engine, EngineError> {
+        if target.is_local() {
+            let mut engine = Engine::connect(state_dir, reporter).await?;
+            engine.pool = target.subnet_pool;
+            return Ok(engine);
+        }
+        let address = ankyra_runtime::EngineAddress {
+            url: target.address.clone(),
+            tls: target.tls.as_ref().map(|t| ankyra_runtime::TlsFiles {
+                ca: PathBuf::from(&t.ca),
+                cert: PathBuf::from(&t.cert),
+                key: PathBuf::from(&t.key),
+            }),
+        };
+        let docker = Docker::connect_to(&address).await?;
+        Ok(Engine {
+            docker,
+            builder: Docker::connect().await?,
+            remote: true,
+            pool: target.subnet_pool,
+            state_dir,
+            reporter,
+        })
+    }
+
+    /// How config files reach containers on this engine.
+    pub(crate) fn delivery(&self) -> files::Delivery {
+        if self.remote {
+            files::Delivery::Copy
+        } else {
+            files::Delivery::Bind
+        }
+    }
+
+    /// Whether the cloud's engine is a remote one.
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     /// The Docker client.
@@ -192,12 +251,12 @@ impl Engine {
     ) -> Result<Prepared, EngineError> {
         let (network, secrets) = if create {
             (
-                ensure_network(&self.docker, &r.cloud).await?,
+                ensure_network(&self.docker, &r.cloud, self.pool).await?,
                 secrets::ensure(store, &r.cloud)?,
             )
         } else {
             (
-                find_network(&self.docker, &r.cloud).await?,
+                find_network(&self.docker, &r.cloud, self.pool).await?,
                 secrets::existing(store, &r.cloud)?,
             )
         };
@@ -293,12 +352,25 @@ impl Engine {
         }
         let reporter = ImageProgress(self.reporter.clone());
         ankyra_images::build(
-            &self.docker,
+            &self.builder,
             &recipes,
             &ankyra_images::BuildOptions::default(),
             &reporter,
         )
         .await?;
+        if self.remote {
+            // No registry: the images go over the engine API, once each.
+            let mut images: Vec<&str> = r.components.iter().map(|c| c.image.as_str()).collect();
+            images.sort_unstable();
+            images.dedup();
+            for image in images {
+                self.reporter.event(Event::Progress {
+                    component: "images".into(),
+                    message: format!("{image} → {}", self.docker.host()),
+                });
+                self.builder.copy_image(&self.docker, image).await?;
+            }
+        }
         Ok(())
     }
 
@@ -826,6 +898,7 @@ impl Engine {
             revision,
             network: &p.network,
             files_dir,
+            delivery: self.delivery(),
             spec,
             process,
             config_hash: hash,
@@ -1015,6 +1088,20 @@ impl Engine {
         let Some(process) = self.lb_process(p, &spec.name).await? else {
             return Ok(());
         };
+        if self.remote {
+            // No shared file system: the file goes into each running HAProxy.
+            let copied = files::to_container_files(&process.files);
+            for c in observe::containers(&self.docker, &p.cloud)
+                .await?
+                .get(&spec.name)
+                .into_iter()
+                .flatten()
+                .filter(|c| c.is_running())
+            {
+                self.docker.put_files(&c.name, &copied).await?;
+            }
+            return Ok(());
+        }
         let dir = self
             .cloud_dir(&p.cloud)
             .join("files")
@@ -1255,7 +1342,7 @@ fn hostname() -> String {
 }
 
 /// Who holds a lock: `user@host:pid`.
-fn owner() -> String {
+pub fn owner() -> String {
     format!(
         "{}@{}:{}",
         std::env::var("USER").unwrap_or_else(|_| "ankyra".into()),
@@ -1265,7 +1352,7 @@ fn owner() -> String {
 }
 
 /// Whether a lock holder (`user@host:pid`) is a process of this host that is gone.
-fn holder_is_dead(holder: &str) -> bool {
+pub fn holder_is_dead(holder: &str) -> bool {
     let Some((_, at)) = holder.rsplit_once('@') else {
         return false;
     };

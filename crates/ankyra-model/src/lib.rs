@@ -20,11 +20,11 @@ pub use duration::{DurationError, Seconds};
 pub use emit::{scalar as yaml_scalar, to_yaml};
 pub use error::{named_source, suggest, RecordError, RecordErrors, SourceFile};
 pub use image::{ImageRef, ImageRefError};
-pub use names::{is_label, CloudName, NameError};
+pub use names::{ipv4_slash16, is_label, CloudName, NameError};
 pub use parse::{parse_record, MAX_RECORD_BYTES};
 pub use record::{
-    ComponentSpec, ConfigOverrides, HostSpec, Metadata, Record, RolloutSpec, Spec, API_VERSION,
-    KIND, LOCAL_HOST,
+    ComponentSpec, ConfigOverrides, HostSpec, Metadata, Record, RolloutSpec, Spec, TlsSpec,
+    API_VERSION, KIND, LOCAL_HOST,
 };
 pub use span::{Span, Spanned};
 pub use version::{Op, PreRelease, Version, VersionError};

@@ -74,3 +74,16 @@ mod tests {
         }
     }
 }
+
+/// The first two octets of an IPv4 /16 written `a.b.0.0/16`, else `None`.
+pub fn ipv4_slash16(s: &str) -> Option<(u8, u8)> {
+    let net = s.strip_suffix("/16")?;
+    let octets: Vec<u8> = net
+        .split('.')
+        .map(|o| o.parse::<u8>().ok())
+        .collect::<Option<Vec<u8>>>()?;
+    match octets.as_slice() {
+        [a, b, 0, 0] => Some((*a, *b)),
+        _ => None,
+    }
+}

@@ -9,6 +9,7 @@ use crate::error::{suggest, RecordError, RecordErrors, SourceFile};
 use crate::yaml::{parse_document, Node, NodeKind};
 use crate::{
     CloudName, ComponentSpec, HostSpec, ImageRef, Metadata, Record, RolloutSpec, Seconds, Spanned,
+    TlsSpec,
     Spec, Version, API_VERSION, KIND,
 };
 
@@ -17,8 +18,9 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
 const METADATA_FIELDS: &[&str] = &["name", "labels"];
-const SPEC_FIELDS: &[&str] = &["release", "hosts", "rollout", "components"];
-const HOST_FIELDS: &[&str] = &["engine"];
+const SPEC_FIELDS: &[&str] = &["release", "hosts", "host", "rollout", "components"];
+const HOST_FIELDS: &[&str] = &["engine", "tls", "subnetPool"];
+const TLS_FIELDS: &[&str] = &["ca", "cert", "key"];
 const COMPONENT_FIELDS: &[&str] = &["version", "image", "replicas", "hosts", "config"];
 const ROLLOUT_FIELDS: &[&str] = &["maxSurge", "bakeWindow", "observe"];
 
@@ -411,6 +413,7 @@ impl Cx {
                 );
             }
         }
+        let host = f.get("host").and_then(|(_, v)| self.string(v, "spec.host"));
         let rollout = match f.get("rollout") {
             Some((_, v)) => self.rollout(v),
             None => None,
@@ -463,6 +466,7 @@ impl Cx {
         Some(Spec {
             release: release?,
             hosts,
+            host,
             rollout,
             components,
         })
@@ -500,7 +504,7 @@ impl Cx {
     }
 
     fn host(&mut self, node: &Node, path: &str) -> Option<HostSpec> {
-        let f = self.fields(node, path, HOST_FIELDS, HOST_FIELDS)?;
+        let f = self.fields(node, path, HOST_FIELDS, &["engine"])?;
         let p = join(path, "engine");
         let engine = f.get("engine").and_then(|(_, v)| {
             self.parsed(v, &p, |s| {
@@ -510,8 +514,54 @@ impl Cx {
                     Err(format!("`{s}` is not an engine address: use unix:///path, tcp://host:port or ssh://user@host"))
                 }
             })
-        })?;
-        Some(HostSpec { engine })
+        });
+        let tls = match f.get("tls") {
+            Some((_, v)) => self.tls(v, &join(path, "tls")),
+            None => None,
+        };
+        let subnet_pool = f.get("subnetPool").and_then(|(_, v)| {
+            self.parsed_with_help(
+                v,
+                &join(path, "subnetPool"),
+                Some("an IPv4 /16 such as 10.232.0.0/16, routed from where Ankyra runs"),
+                |s| match crate::names::ipv4_slash16(s) {
+                    Some(_) => Ok(s.to_string()),
+                    None => Err(format!("`{s}` is not an IPv4 /16")),
+                },
+            )
+        });
+        Some(HostSpec {
+            engine: engine?,
+            tls,
+            subnet_pool,
+        })
+    }
+
+    /// `spec.hosts.NAME.tls`: three absolute paths.
+    fn tls(&mut self, node: &Node, path: &str) -> Option<TlsSpec> {
+        let f = self.fields(node, path, TLS_FIELDS, TLS_FIELDS)?;
+        let mut file = |key: &str| {
+            f.get(key).and_then(|(_, v)| {
+                self.parsed_with_help(
+                    v,
+                    &join(path, key),
+                    Some("give an absolute path on the machine Ankyra runs on"),
+                    |s| {
+                        if s.starts_with('/') && s.len() < 4096 {
+                            Ok(s.to_string())
+                        } else {
+                            Err(format!("`{s}` is not an absolute path"))
+                        }
+                    },
+                )
+            })
+        };
+        let (ca, cert, key) = (file("ca"), file("cert"), file("key"));
+        Some(TlsSpec {
+            ca: ca?,
+            cert: cert?,
+            key: key?,
+        })
     }
 
     fn component(&mut self, node: &Node, path: &str) -> Option<ComponentSpec> {

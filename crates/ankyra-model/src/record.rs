@@ -61,6 +61,9 @@ pub struct Spec {
     /// Container engines this cloud may run on; `local` (the local Docker Engine) always exists.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hosts: BTreeMap<String, HostSpec>,
+    /// The host (a name from `hosts`) the whole cloud runs on; default `local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Spanned<String>>,
     /// How instances are replaced during an upgrade; defaults apply when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
@@ -74,6 +77,26 @@ pub struct Spec {
 pub struct HostSpec {
     /// Engine address: `unix:///var/run/docker.sock`, `tcp://host:2376` or `ssh://user@host`.
     pub engine: Spanned<String>,
+    /// Client certificate and the CA that signed the engine's, for `tcp://` with TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+    /// The IPv4 /16 the cloud's network takes its /24 from on this engine
+    /// (routed from where Ankyra runs); default `10.231.0.0/16`.
+    #[serde(default, rename = "subnetPool", skip_serializing_if = "Option::is_none")]
+    pub subnet_pool: Option<Spanned<String>>,
+}
+
+/// TLS files for a remote engine: absolute paths on the machine Ankyra runs on
+/// (the record names them; their contents never enter the store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// The CA certificate that signed the engine's certificate (PEM).
+    pub ca: Spanned<String>,
+    /// The client certificate (PEM).
+    pub cert: Spanned<String>,
+    /// The client key (PEM), readable by its owner only.
+    pub key: Spanned<String>,
 }
 
 /// How Ankyra replaces instances during an upgrade: new instances start

@@ -52,7 +52,8 @@ pub fn apply(
     let commit = commit_record(store, &loaded.record, &loaded.resolved, author, message)?;
     let rt = runtime()?;
     let outcome = rt.block_on(async {
-        let engine = Engine::connect(state.to_path_buf(), reporter).await?;
+        let engine =
+            Engine::connect_to(state.to_path_buf(), reporter, &loaded.resolved.engine).await?;
         engine.ensure_images(&loaded.resolved).await?;
         engine
             .apply(
@@ -89,8 +90,12 @@ pub fn plan_running(
 ) -> Result<ankyra_plan::Plan, OpsError> {
     let rt = runtime()?;
     Ok(rt.block_on(async {
-        let engine =
-            Engine::connect(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter)).await?;
+        let engine = Engine::connect_to(
+            state.to_path_buf(),
+            Arc::new(ankyra_engine::NoReporter),
+            &resolved.engine,
+        )
+        .await?;
         engine.plan(store, resolved).await
     })?)
 }
@@ -101,18 +106,34 @@ pub fn status(store: &dyn Store, state: &Path, cloud: &str) -> Result<StatusRepo
     let resolved = resolved_revision(&store.revision(cloud, number)?)?;
     let rt = runtime()?;
     Ok(rt.block_on(async {
-        let engine =
-            Engine::connect(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter)).await?;
+        let engine = Engine::connect_to(
+            state.to_path_buf(),
+            Arc::new(ankyra_engine::NoReporter),
+            &resolved.engine,
+        )
+        .await?;
         engine.status(store, &resolved, number).await
     })?)
 }
 
-/// Removes a cloud's containers and network (volumes and files with `purge`).
-pub fn destroy(state: &Path, cloud: &str, purge: bool) -> Result<Vec<String>, OpsError> {
+/// Removes a cloud's containers and network (volumes and files with `purge`)
+/// from the engine its latest revision names (the local one for a cloud the
+/// store does not know).
+pub fn destroy(
+    store: &dyn Store,
+    state: &Path,
+    cloud: &str,
+    purge: bool,
+) -> Result<Vec<String>, OpsError> {
+    let target = match store.latest(cloud)? {
+        Some(rev) => resolved_revision(&rev)?.engine,
+        None => ankyra_catalog::EngineTarget::local(),
+    };
     let rt = runtime()?;
     Ok(rt.block_on(async {
         let engine =
-            Engine::connect(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter)).await?;
+            Engine::connect_to(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter), &target)
+                .await?;
         engine.destroy(cloud, purge).await
     })?)
 }
@@ -137,7 +158,9 @@ pub fn serve(
 ) -> Result<(), OpsError> {
     let rt = runtime()?;
     rt.block_on(async {
-        let engine = Engine::connect(state.to_path_buf(), reporter).await?;
+        // One client per engine, made when a cloud on it is first seen; an
+        // engine that cannot be reached is reported and tried again next pass.
+        let mut engines: std::collections::HashMap<String, Engine> = Default::default();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|source| OpsError::Runtime { source })?;
         tracing::info!(interval = ?interval, "serving");
@@ -166,6 +189,23 @@ pub fn serve(
                         tracing::warn!(%cloud, error = %e, "cannot read the applied revision");
                         continue;
                     }
+                };
+                let key = resolved.engine.address.clone();
+                if !engines.contains_key(&key) {
+                    match Engine::connect_to(state.to_path_buf(), reporter.clone(), &resolved.engine)
+                        .await
+                    {
+                        Ok(e) => {
+                            engines.insert(key.clone(), e);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%cloud, error = %e, "cannot reach the cloud's engine; will retry");
+                            continue;
+                        }
+                    }
+                }
+                let Some(engine) = engines.get(&key) else {
+                    continue;
                 };
                 match engine.reconcile(store, &resolved, rev).await {
                     Ok(Some(done)) => {

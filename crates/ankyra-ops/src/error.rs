@@ -31,6 +31,28 @@ pub enum OpsError {
     #[error(transparent)]
     #[diagnostic(code(ankyra::plan), help("upgrade one release at a time (N → N+1), or SLURP to SLURP; `ankyra catalog SERVICE` lists versions"))]
     Plan(#[from] PlanError),
+    /// A fleet command was refused or failed.
+    #[error("{reason}")]
+    #[diagnostic(code(ankyra::fleet))]
+    Fleet {
+        /// What is wrong.
+        reason: String,
+        /// What to do.
+        #[help]
+        help: String,
+    },
+    /// A fleet operation halted: a cloud failed (and rolled back by itself).
+    #[error("fleet operation {op} halted: `{cloud}` failed; no further cloud was touched")]
+    #[diagnostic(
+        code(ankyra::fleet),
+        help("`ankyra fleet status {op}` shows why; then `ankyra fleet resume {op}` or `ankyra fleet rollback {op}`")
+    )]
+    FleetHalted {
+        /// The operation.
+        op: u64,
+        /// The cloud that failed.
+        cloud: String,
+    },
     /// A `component=value` argument is wrong.
     #[error("`{text}`: {reason}")]
     #[diagnostic(code(ankyra::args))]
@@ -114,6 +136,7 @@ impl OpsError {
             | OpsError::NoRevision { .. }
             | OpsError::UnknownService { .. }
             | OpsError::Rollback { .. }
+            | OpsError::Fleet { .. }
             | OpsError::Plan(_) => 2,
             OpsError::Store(
                 StoreError::UnknownCloud { .. } | StoreError::UnknownRevision { .. },
@@ -122,6 +145,7 @@ impl OpsError {
             OpsError::Store(_) | OpsError::StoredRecord { .. } | OpsError::Runtime { .. } => 3,
             // A failed gate was rolled back automatically: the cloud serves as before.
             OpsError::Engine(ankyra_engine::EngineError::GateFailed { .. }) => 1,
+            OpsError::FleetHalted { .. } => 1,
             OpsError::Engine(ankyra_engine::EngineError::Refused { .. }) => 2,
             OpsError::Engine(_) => 3,
         }

@@ -6,6 +6,7 @@
 mod catalog_info;
 mod deploy;
 mod error;
+mod fleet;
 mod images;
 mod init;
 mod lifecycle;
@@ -17,12 +18,16 @@ pub use ankyra_engine::{ApplyOptions, ComponentStatus, Event, Reporter, StatusRe
 pub use catalog_info::{catalog_info, ServiceInfo};
 pub use deploy::{apply, destroy, serve, state_dir, status, Applied};
 pub use error::OpsError;
+pub use fleet::{
+    fleet_ls, fleet_plan, fleet_rollback, fleet_run, fleet_start, fleet_status, FleetComponent,
+    FleetEvent, FleetPlan, FleetReporter, FleetRow, PlannedCloud, StoreOpener,
+};
 pub use images::{build_images, list_images, recipes, ImageEvent, ImageReporter};
 pub use init::init;
 pub use lifecycle::{apply_latest, finalize, rollback, RolledBack};
 pub use record_file::{load_record, validate, Loaded};
 pub use revisions::{
-    commit, default_store_path, diff, history, open_store, plan_cloud, plan_file, show, unlock,
+    commit, default_store_path, diff, history, is_postgres, open_store, plan_cloud, plan_file, show, unlock,
     CommitResult, Shown,
 };
 pub use set::{set, SetResult};

@@ -25,7 +25,7 @@ pub fn apply_latest(
     let resolved = resolved_revision(&store.revision(cloud, number)?)?;
     let rt = runtime()?;
     let outcome = rt.block_on(async {
-        let engine = Engine::connect(state.to_path_buf(), reporter).await?;
+        let engine = Engine::connect_to(state.to_path_buf(), reporter, &resolved.engine).await?;
         engine.ensure_images(&resolved).await?;
         engine.apply(store, &resolved, number, options).await
     })?;
@@ -191,7 +191,7 @@ pub fn finalize(
     let resolved = resolved_revision(&store.revision(cloud, number)?)?;
     let rt = runtime()?;
     Ok(rt.block_on(async {
-        let engine = Engine::connect(state.to_path_buf(), reporter).await?;
+        let engine = Engine::connect_to(state.to_path_buf(), reporter, &resolved.engine).await?;
         engine.finalize(store, &resolved, number, component).await
     })?)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ankyra_catalog::{resolve, Catalog, ResolvedRecord};
 use ankyra_model::Record;
 use ankyra_plan::{diff_records, plan, ComponentDiff, Desired, Observed, Plan};
-use ankyra_store::{NewRevision, Revision, RevisionSummary, SqliteStore, Store, StoreError};
+use ankyra_store::{NewRevision, Revision, RevisionSummary, Store, StoreError};
 use serde::Serialize;
 
 use crate::{load_record, OpsError};
@@ -18,9 +18,56 @@ pub fn default_store_path() -> PathBuf {
         .join("store.db")
 }
 
-/// Opens the embedded store.
-pub fn open_store(path: &Path) -> Result<SqliteStore, OpsError> {
-    Ok(SqliteStore::open(path)?)
+/// Opens the store at `location`: a SQLite file path (the embedded
+/// default), or a `postgres://` URL for a store shared by a team.
+///
+/// A PostgreSQL password never goes in the URL on a command line (other
+/// users see process arguments): `ANKYRA_STORE_PASSWORD_FILE` names a file
+/// holding it, read here and added to the URL in memory only.
+pub fn open_store(location: &str) -> Result<Box<dyn Store>, OpsError> {
+    if is_postgres(location) {
+        if let Ok(file) = std::env::var(PASSWORD_FILE_ENV) {
+            let password = std::fs::read_to_string(&file).map_err(|source| OpsError::Read {
+                path: PathBuf::from(&file),
+                source,
+            })?;
+            let url = with_password(location, password.trim_end_matches(['\n', '\r']));
+            return Ok(ankyra_store::open(&url)?);
+        }
+    }
+    Ok(ankyra_store::open(location)?)
+}
+
+/// The variable naming the file that holds the PostgreSQL store's password.
+pub const PASSWORD_FILE_ENV: &str = "ANKYRA_STORE_PASSWORD_FILE";
+
+/// `postgres://user@host/db` with `password` put after the user (percent-encoded).
+fn with_password(url: &str, password: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    if userinfo.contains(':') {
+        return url.to_string();
+    }
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{scheme}://{userinfo}:{encoded}@{host}")
+}
+
+/// Whether `location` names a PostgreSQL store.
+pub fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
 /// What `commit` did.
@@ -46,12 +93,12 @@ pub(crate) fn resolved_revision(rev: &Revision) -> Result<ResolvedRecord, OpsErr
     Ok(resolve(&stored_record(rev)?)?)
 }
 
-fn desired(r: &ResolvedRecord) -> Desired {
+pub(crate) fn desired(r: &ResolvedRecord) -> Desired {
     let catalog = Catalog::get();
     Desired::from_resolved(r, |c| catalog.rank(c))
 }
 
-fn observed_from(rev: Option<&Revision>) -> Result<Observed, OpsError> {
+pub(crate) fn observed_from(rev: Option<&Revision>) -> Result<Observed, OpsError> {
     Ok(match rev {
         Some(r) => Observed::from_desired(&desired(&resolved_revision(r)?)),
         None => Observed::empty(),
@@ -102,18 +149,11 @@ pub(crate) fn commit_on(
     author: &str,
     message: &str,
 ) -> Result<CommitResult, OpsError> {
-    let cloud = record.name().to_string();
     // Refuse unsupported jumps before anything is written.
     let plan = plan(&desired(resolved), &observed_from(base)?)?;
     test_pause_before_commit();
     let (revision, created) = store.put_revision_if_latest(
-        NewRevision {
-            cloud,
-            record_json: record.canonical_json(),
-            content_hash: record.content_hash(),
-            author: author.to_string(),
-            message: message.to_string(),
-        },
+        new_revision(record, resolved, author, message),
         base.map(|r| r.number),
     )?;
     Ok(CommitResult {
@@ -121,6 +161,29 @@ pub(crate) fn commit_on(
         created,
         plan,
     })
+}
+
+/// A record as a revision to store, with what fleet queries read without
+/// parsing it: its labels and each component's version.
+pub(crate) fn new_revision(
+    record: &Record,
+    resolved: &ResolvedRecord,
+    author: &str,
+    message: &str,
+) -> NewRevision {
+    NewRevision {
+        cloud: record.name().to_string(),
+        record_json: record.canonical_json(),
+        content_hash: record.content_hash(),
+        author: author.to_string(),
+        message: message.to_string(),
+        labels: record.metadata.labels.clone(),
+        versions: resolved
+            .components
+            .iter()
+            .map(|c| (c.name.clone(), c.version.to_string()))
+            .collect(),
+    }
 }
 
 /// Records the file's record as the next revision of its cloud.

@@ -20,7 +20,7 @@ pub struct SetResult {
     pub diff: Vec<ComponentDiff>,
 }
 
-enum Value {
+pub(crate) enum Value {
     Version(Version),
     Image(ImageRef),
     Replicas(u32),
@@ -35,7 +35,7 @@ fn bad(text: &str, reason: impl Into<String>, help: Option<String>) -> OpsError 
 }
 
 /// Parses `component=version`, `component=image:tag` or `component.replicas=N`.
-fn parse_assignment(text: &str) -> Result<(String, Value), OpsError> {
+pub(crate) fn parse_assignment(text: &str) -> Result<(String, Value), OpsError> {
     let catalog = Catalog::get();
     let Some((lhs, rhs)) = text.split_once('=') else {
         return Err(bad(text, "expected COMPONENT=VERSION", Some("for example: keystone=30.0.0, keystone=ankyra/keystone:30.0.0 or keystone.replicas=2".into())));
@@ -96,6 +96,22 @@ fn parse_assignment(text: &str) -> Result<(String, Value), OpsError> {
     Ok((component.to_string(), value))
 }
 
+/// Changes the components of `record` as the assignments say.
+pub(crate) fn edit(record: &mut ankyra_model::Record, parsed: &[(String, Value)]) {
+    for (component, value) in parsed {
+        let spec = record.spec.components.entry(component.clone()).or_default();
+        match value {
+            Value::Version(v) => {
+                spec.version = Some(Spanned::bare(v.clone()));
+                // A version set by name runs Ankyra's own image of it.
+                spec.image = None;
+            }
+            Value::Image(i) => spec.image = Some(Spanned::bare(i.clone())),
+            Value::Replicas(n) => spec.replicas = Some(Spanned::bare(*n)),
+        }
+    }
+}
+
 /// Creates a new revision of `cloud` with the given components changed: the
 /// latest revision, edited. Stored only if that revision is still the latest
 /// when it is written; if another revision got in first (a concurrent `set`,
@@ -126,18 +142,7 @@ pub fn set(
     })?;
     let before = resolved_revision(&latest)?;
     let mut record = stored_record(&latest)?;
-    for (component, value) in parsed {
-        let spec = record.spec.components.entry(component).or_default();
-        match value {
-            Value::Version(v) => {
-                spec.version = Some(Spanned::bare(v));
-                // A version set by name runs Ankyra's own image of it.
-                spec.image = None;
-            }
-            Value::Image(i) => spec.image = Some(Spanned::bare(i)),
-            Value::Replicas(n) => spec.replicas = Some(Spanned::bare(n)),
-        }
-    }
+    edit(&mut record, &parsed);
     let resolved = resolve(&record)?;
     let message = message
         .map(str::to_string)

@@ -65,6 +65,7 @@ fn record(parts: Vec<(usize, usize, u32, Option<u8>)>) -> ResolvedRecord {
         release: "2025.1".into(),
         components,
         hosts: BTreeMap::new(),
+        engine: ankyra_catalog::EngineTarget::local(),
         rollout: ankyra_catalog::Rollout::default(),
     }
 }

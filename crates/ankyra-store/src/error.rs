@@ -176,6 +176,122 @@ pub enum StoreError {
     /// A query failed.
     #[error("store query failed")]
     Query(#[from] rusqlite::Error),
+
+    /// No fleet operation with this id.
+    #[error("no fleet operation {id} in the store")]
+    UnknownFleetOp {
+        /// The fleet operation asked for.
+        id: u64,
+    },
+    /// The fleet operation has no member for this cloud.
+    #[error("fleet operation {id} does not include cloud `{cloud}`")]
+    UnknownFleetMember {
+        /// The fleet operation.
+        id: u64,
+        /// The cloud asked for.
+        cloud: String,
+    },
+    /// A fleet operation member's new revision has the content its cloud
+    /// already has: a cloud the change is already made in should not have
+    /// been selected. Nothing was stored.
+    #[error("cloud `{cloud}` already has this content in revision {revision}, so it has nothing to roll out; leave it out of the fleet operation (nothing was stored)")]
+    FleetMemberUnchanged {
+        /// The cloud.
+        cloud: String,
+        /// Its latest revision, which has the content already.
+        revision: u64,
+    },
+    /// A fleet operation member's new revision is for another cloud.
+    #[error("fleet operation member `{cloud}` carries a revision of cloud `{revision_cloud}`; nothing was stored")]
+    FleetMemberMismatch {
+        /// The member's cloud.
+        cloud: String,
+        /// The cloud its revision names.
+        revision_cloud: String,
+    },
+    /// A cloud is listed twice in one fleet operation.
+    #[error("cloud `{cloud}` is listed twice in the fleet operation; nothing was stored")]
+    DuplicateFleetMember {
+        /// The cloud.
+        cloud: String,
+    },
+    /// A value the store holds cannot be read back (it was written by
+    /// something else, or is damaged).
+    #[error("the store holds an unreadable {what}: `{value}`")]
+    BadStoredValue {
+        /// What it should have been.
+        what: &'static str,
+        /// What it is.
+        value: String,
+    },
+    /// A JSON value the store holds cannot be read back.
+    #[error("the store holds an unreadable {what}")]
+    BadStoredJson {
+        /// What it should have been.
+        what: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A PostgreSQL store was asked for, but this build has no PostgreSQL
+    /// support (the `postgres` feature).
+    #[cfg(not(feature = "postgres"))]
+    #[error("{location} names a PostgreSQL store, but this Ankyra was built without PostgreSQL support")]
+    PostgresNotBuilt {
+        /// The URL, without its password.
+        location: String,
+    },
+    /// The PostgreSQL server could not be reached or refused the login.
+    #[cfg(feature = "postgres")]
+    #[error("cannot connect to the PostgreSQL store at {location}")]
+    Connect {
+        /// The URL, without its password.
+        location: String,
+        /// Why.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The database holds tables but no Ankyra store; it is left untouched.
+    #[cfg(feature = "postgres")]
+    #[error("the PostgreSQL database at {location} holds tables but no Ankyra store; it was left untouched (use an empty database)")]
+    NotAStoreDatabase {
+        /// The URL, without its password.
+        location: String,
+    },
+    /// The database was written by a newer Ankyra; it is left untouched.
+    #[cfg(feature = "postgres")]
+    #[error("the PostgreSQL store at {location} has schema version {found}, newer than this Ankyra understands ({supported}); upgrade Ankyra")]
+    DatabaseTooNew {
+        /// The URL, without its password.
+        location: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build reads.
+        supported: i64,
+    },
+    /// The thread that talks to PostgreSQL could not be started.
+    #[cfg(feature = "postgres")]
+    #[error("cannot start the thread for the PostgreSQL store at {location}")]
+    SpawnWorker {
+        /// The URL, without its password.
+        location: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The thread that talks to PostgreSQL has stopped (it panicked), so
+    /// this handle can do nothing more; open a new one.
+    #[cfg(feature = "postgres")]
+    #[error("the connection to the PostgreSQL store at {location} has stopped; open the store again")]
+    WorkerGone {
+        /// The URL, without its password.
+        location: String,
+    },
+    /// A PostgreSQL query failed.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL store query failed")]
+    Postgres(#[from] postgres::Error),
 }
 
 fn holder_text(holder: Option<u64>) -> String {

@@ -4,11 +4,14 @@
 //! before its database migrations.
 //!
 //! [`Store`] is the trait every backend implements; [`SqliteStore`] is the
-//! embedded default (one owner-only file). A PostgreSQL backend for a shared
-//! fleet store implements the same trait and runs the same behavioural suite
-//! (`suite`, behind the `test-suite` feature).
+//! embedded default (one owner-only file). `PgStore` (feature `postgres`, on
+//! by default) keeps a fleet's store in one PostgreSQL database shared by
+//! many machines; both run the same behavioural suite (`suite`, behind the
+//! `test-suite` feature).
 //!
-//! Start with [`SqliteStore::open`], then [`Store::put_revision`]. An engine
+//! Start with [`open`] (a path or a `postgres://` URL), then
+//! [`Store::put_revision`]. Fleet-wide reads go through [`Store::fleet_index`],
+//! fleet rollouts through [`Store::create_fleet_op`]. An engine
 //! run takes a lock ([`Store::acquire_lock`]), whose fencing token it passes to
 //! [`Store::journal_begin`]; the journal then refuses writes once another
 //! process holds the lock.
@@ -16,6 +19,11 @@
 #![warn(missing_docs)]
 
 mod error;
+mod fleet;
+mod location;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod rules;
 mod sqlite;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
@@ -24,11 +32,25 @@ mod types;
 use std::time::Duration;
 
 pub use error::StoreError;
+pub use fleet::{
+    CloudIndex, FleetMember, FleetMemberState, FleetOp, FleetOpState, NewFleetMember, NewFleetOp,
+};
+pub use location::{describe_location, open};
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     JournalStep, LockGuardInfo, LockInfo, Migration, NewRevision, Operation, Revision,
     RevisionSummary, Standby, StepState,
 };
+
+/// The lock name a fleet operation's runner holds (with
+/// [`Store::acquire_lock`]) while it rolls the operation out, so that two
+/// runners never drive one operation. Lock names are free text, so this one
+/// never clashes with a cloud's.
+pub fn fleet_op_lock_name(id: u64) -> String {
+    format!("fleet-op/{id}")
+}
 
 /// A place that keeps clouds' revisions, secrets, locks and journal.
 /// Implementations must make each call atomic: it is either fully done or not
@@ -183,4 +205,44 @@ pub trait Store: Send {
     /// new version is kept; earlier marks stay as they were); returns how
     /// many it marked.
     fn finalize_migrations(&mut self, cloud: &str, component: &str) -> Result<u64, StoreError>;
+
+    /// One row per cloud with a revision, by cloud name: its latest and
+    /// newest applied revisions with their labels and versions, and which
+    /// components have a standby set or an unfinalized migration. Made with a
+    /// few queries for the whole fleet (never one per cloud) that never read
+    /// the records, so selecting among 10,000 clouds stays fast.
+    fn fleet_index(&self) -> Result<Vec<CloudIndex>, StoreError>;
+
+    /// Stores a fleet operation and, in the same transaction, each member's
+    /// new revision (numbered as [`Store::put_revision`] numbers them). The
+    /// operation starts `running`, every member `pending`.
+    ///
+    /// All or nothing: if any member's cloud is no longer on its
+    /// `from_revision` ([`StoreError::Conflict`], or
+    /// [`StoreError::UnknownCloud`]), already has the new content
+    /// ([`StoreError::FleetMemberUnchanged`]), is listed twice
+    /// ([`StoreError::DuplicateFleetMember`]) or carries another cloud's
+    /// revision ([`StoreError::FleetMemberMismatch`]), nothing is written.
+    fn create_fleet_op(&mut self, op: NewFleetOp) -> Result<FleetOp, StoreError>;
+    /// A fleet operation with its members; [`StoreError::UnknownFleetOp`] if
+    /// there is none with this id.
+    fn fleet_op(&self, id: u64) -> Result<FleetOp, StoreError>;
+    /// Every fleet operation with its members, newest first.
+    fn fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError>;
+    /// Sets where one member of a fleet operation stands and why (`reason`
+    /// replaces any earlier one), stamping the time.
+    /// [`StoreError::UnknownFleetOp`] or [`StoreError::UnknownFleetMember`]
+    /// if there is no such operation or member. The caller holds the
+    /// operation's lock ([`fleet_op_lock_name`]); the store does not check
+    /// the transition.
+    fn set_fleet_member(
+        &mut self,
+        id: u64,
+        cloud: &str,
+        state: FleetMemberState,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Sets where a fleet operation stands; [`StoreError::UnknownFleetOp`] if
+    /// there is none with this id.
+    fn set_fleet_op_state(&mut self, id: u64, state: FleetOpState) -> Result<(), StoreError>;
 }

@@ -6,7 +6,10 @@ use std::fmt;
 use serde::Serialize;
 
 /// A revision to store.
-#[derive(Debug, Clone)]
+///
+/// `Default` lets callers that predate a field keep compiling with
+/// `..Default::default()`; every field should still be set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NewRevision {
     /// The cloud.
     pub cloud: String,
@@ -18,6 +21,12 @@ pub struct NewRevision {
     pub author: String,
     /// Why.
     pub message: String,
+    /// The record's `metadata.labels`, kept beside the record so the fleet
+    /// index can select clouds by label without parsing every record.
+    pub labels: BTreeMap<String, String>,
+    /// Component name to the version (or image) it runs in this revision, as
+    /// text, for the same reason.
+    pub versions: BTreeMap<String, String>,
 }
 
 /// A stored, immutable revision.

@@ -17,9 +17,15 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The store: a SQLite file [default: <data dir>/ankyra/store.db].
-    #[arg(long, global = true, env = "ANKYRA_STORE", value_name = "PATH")]
-    pub store: Option<PathBuf>,
+    /// The store: a SQLite file [default: <data dir>/ankyra/store.db], or a
+    /// PostgreSQL URL (postgres://user@host/db; put the password in ~/.pgpass
+    /// or PGPASSWORD, not here) for a store shared by a team.
+    #[arg(long, global = true, env = "ANKYRA_STORE", value_name = "PATH|URL")]
+    pub store: Option<String>,
+    /// Where clouds' files (configs, clouds.yaml) live [default: beside a SQLite
+    /// store, else <data dir>/ankyra].
+    #[arg(long, global = true, env = "ANKYRA_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -201,6 +207,9 @@ pub enum Command {
     /// Build and list the images records need.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Every cloud in the store: find the ones that need a change and roll it out in waves.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// What Ankyra knows about services: components, versions, upgrade paths.
     Catalog {
         /// One service (keystone, nova, ...).
@@ -223,4 +232,70 @@ pub enum ImagesCommand {
     },
     /// List the images Ankyra built: version, size, ID.
     Ls,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// One row per cloud: labels, component versions (desired and running), health,
+    /// components upgraded but not finalized.
+    Ls {
+        /// Only clouds matching EXPR: terms joined by `,` (and), e.g.
+        /// 'keystone<30.0.1', 'keystone>=27,<30.0.1', 'region=eu-west'.
+        #[arg(long = "where", value_name = "EXPR")]
+        selector: Option<String>,
+        /// Show these components (default: those the expression compares, else all).
+        #[arg(long = "show", value_name = "COMPONENT")]
+        show: Vec<String>,
+    },
+    /// Change components on every selected cloud, wave by wave: prints the plan, then
+    /// (after confirmation or --yes) records one revision per cloud and applies them.
+    /// The first cloud that fails halts the operation.
+    Set {
+        /// COMPONENT=VERSION (or COMPONENT=IMAGE:TAG).
+        #[arg(required = true)]
+        assignments: Vec<String>,
+        /// Which clouds (see `fleet ls --where`).
+        #[arg(long = "where", value_name = "EXPR", required = true)]
+        selector: String,
+        /// Cumulative wave targets: counts or percentages of the selected clouds,
+        /// ending at 100% [default: 1,100% (one canary, then the rest)].
+        #[arg(long)]
+        waves: Option<String>,
+        /// Clouds changed at the same time within a wave.
+        #[arg(long, default_value_t = 1)]
+        max_parallel: u32,
+        /// Why.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Print the plan only.
+        #[arg(long)]
+        dry_run: bool,
+        /// No progress lines.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Fleet operations and the state of each of their clouds (newest first).
+    Status {
+        /// One operation.
+        op: Option<u64>,
+    },
+    /// Continue a halted (or interrupted) fleet operation where it stopped.
+    Resume {
+        /// The operation.
+        op: u64,
+        /// No progress lines.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Return every cloud the operation touched to its earlier revision, non-destructively.
+    Rollback {
+        /// The operation.
+        op: u64,
+        /// No progress lines.
+        #[arg(long)]
+        no_progress: bool,
+    },
 }

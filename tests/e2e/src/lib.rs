@@ -19,6 +19,7 @@ pub mod engine;
 #[cfg(feature = "docker")]
 pub mod load;
 pub mod log;
+pub mod multihost;
 pub mod paths;
 pub mod process;
 pub mod secrets;

@@ -10,6 +10,7 @@ use bollard::models::{HostConfig, Mount, MountTypeEnum};
 use futures_util::{StreamExt, TryStreamExt};
 use tracing::debug;
 
+use super::files::ContainerFile;
 use super::{is_not_found, Docker, DockerError};
 
 /// A host folder or file seen inside a container.
@@ -52,6 +53,9 @@ pub struct ContainerSpec {
     pub stop_timeout: Option<i64>,
     /// A health check command (`CMD ...`) replacing the image's.
     pub healthcheck: Option<Vec<String>>,
+    /// Files copied into the container after it is created and before it starts: what
+    /// a remote engine gets instead of bind mounts (it cannot see this machine's files).
+    pub files: Vec<ContainerFile>,
 }
 
 /// A network a container joins.
@@ -84,7 +88,9 @@ pub struct RunOutcome {
 }
 
 impl Docker {
-    /// Creates (does not start) a container and returns its ID.
+    /// Creates (does not start) a container, copies [`ContainerSpec::files`] into it,
+    /// and returns its ID. If the copy fails the container is removed again. Never
+    /// retried: a lost answer may hide a container that was made.
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
         let mounts: Vec<Mount> = spec
             .binds
@@ -169,18 +175,34 @@ impl Docker {
                         reference: spec.image.clone(),
                     }
                 } else {
-                    DockerError::api("create container", spec.name.clone())(e)
+                    self.api_error("create container", spec.name.clone())(e)
                 }
             })?;
+        if let Err(e) = self.put_files(&created.id, &spec.files).await {
+            // Best effort: the copy's error is the one worth reporting.
+            let _ = self.remove_container(&created.id).await;
+            return Err(e);
+        }
         Ok(created.id)
     }
 
-    /// Starts a created container.
+    /// Starts a created container; one already running is fine. Retried while the
+    /// engine refuses connections.
     pub async fn start_container(&self, name: &str) -> Result<(), DockerError> {
-        self.inner
-            .start_container(name, None::<StartContainerOptions<String>>)
-            .await
-            .map_err(DockerError::api("start container", name))
+        let started = self
+            .retrying("start container", name, || {
+                self.inner
+                    .start_container(name, None::<StartContainerOptions<String>>)
+            })
+            .await;
+        match started {
+            Ok(()) => Ok(()),
+            // 304: already started.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(self.api_error("start container", name)(e)),
+        }
     }
 
     /// Memory the container uses now, in bytes (None when the engine does not say).
@@ -194,7 +216,7 @@ impl Docker {
         );
         match stream.next().await {
             Some(Ok(s)) => Ok(s.memory_stats.usage),
-            Some(Err(e)) => Err(DockerError::api("container stats", name)(e)),
+            Some(Err(e)) => Err(self.api_error("container stats", name)(e)),
             None => Ok(None),
         }
     }
@@ -208,7 +230,7 @@ impl Docker {
             Some(Ok(r)) => Ok(r.status_code),
             // bollard turns a non-zero exit into this error; it is an answer, not a failure.
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) => Err(DockerError::api("wait container", name)(e)),
+            Some(Err(e)) => Err(self.api_error("wait container", name)(e)),
             None => Err(DockerError::ContainerNotFound { name: name.into() }),
         }
     }
@@ -222,11 +244,11 @@ impl Docker {
             ..Default::default()
         };
         let chunks: Vec<LogOutput> = self
-            .inner
-            .logs(name, Some(options))
-            .try_collect()
+            .retrying("container logs", name, || {
+                self.inner.logs(name, Some(options.clone())).try_collect()
+            })
             .await
-            .map_err(DockerError::api("container logs", name))?;
+            .map_err(self.api_error("container logs", name))?;
         let mut out = String::new();
         for c in chunks {
             out.push_str(&String::from_utf8_lossy(&c.into_bytes()));
@@ -242,10 +264,15 @@ impl Docker {
             v: true,
             link: false,
         };
-        match self.inner.remove_container(name, Some(options)).await {
+        let removed = self
+            .retrying("remove container", name, || {
+                self.inner.remove_container(name, Some(options))
+            })
+            .await;
+        match removed {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::api("remove container", name)(e)),
+            Err(e) => Err(self.api_error("remove container", name)(e)),
         }
     }
 
@@ -254,14 +281,15 @@ impl Docker {
         let mut filters = HashMap::new();
         filters.insert("name".to_string(), vec![part.to_string()]);
         let list = self
-            .inner
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            }))
+            .retrying("list containers", part, || {
+                self.inner.list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: filters.clone(),
+                    ..Default::default()
+                }))
+            })
             .await
-            .map_err(DockerError::api("list containers", format!("name {part}")))?;
+            .map_err(self.api_error("list containers", format!("name {part}")))?;
         Ok(list
             .into_iter()
             .flat_map(|c| c.names.unwrap_or_default())

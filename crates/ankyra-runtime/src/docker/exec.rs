@@ -20,7 +20,7 @@ impl Docker {
                 },
             )
             .await
-            .map_err(DockerError::api("create exec", name))?;
+            .map_err(self.api_error("create exec", name))?;
         let mut output = String::new();
         if let StartExecResults::Attached {
             output: mut stream, ..
@@ -28,7 +28,7 @@ impl Docker {
             .inner
             .start_exec(&exec.id, None)
             .await
-            .map_err(DockerError::api("start exec", name))?
+            .map_err(self.api_error("start exec", name))?
         {
             while let Some(Ok(chunk)) = stream.next().await {
                 output.push_str(&chunk.to_string());
@@ -38,7 +38,7 @@ impl Docker {
             .inner
             .inspect_exec(&exec.id)
             .await
-            .map_err(DockerError::api("inspect exec", name))?;
+            .map_err(self.api_error("inspect exec", name))?;
         Ok((inspect.exit_code.unwrap_or(-1), output))
     }
 }

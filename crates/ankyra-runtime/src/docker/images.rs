@@ -80,14 +80,15 @@ impl Docker {
         let mut filters = HashMap::new();
         filters.insert("label".to_string(), vec![label.clone()]);
         let list = self
-            .inner
-            .list_images(Some(ListImagesOptions {
-                all: false,
-                filters,
-                digests: false,
-            }))
+            .retrying("list images", &label, || {
+                self.inner.list_images(Some(ListImagesOptions {
+                    all: false,
+                    filters: filters.clone(),
+                    digests: false,
+                }))
+            })
             .await
-            .map_err(DockerError::api("list images", format!("label {label}")))?;
+            .map_err(self.api_error("list images", format!("label {label}")))?;
         Ok(list
             .into_iter()
             .map(|i| ImageSummary {
@@ -109,10 +110,15 @@ impl Docker {
         &self,
         reference: &str,
     ) -> Result<Option<ImageDetails>, DockerError> {
-        let i = match self.inner.inspect_image(reference).await {
+        let inspected = self
+            .retrying("inspect image", reference, || {
+                self.inner.inspect_image(reference)
+            })
+            .await;
+        let i = match inspected {
             Ok(i) => i,
             Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(DockerError::api("inspect image", reference)(e)),
+            Err(e) => return Err(self.api_error("inspect image", reference)(e)),
         };
         let config = i.config.unwrap_or_default();
         Ok(Some(ImageDetails {
@@ -137,10 +143,11 @@ impl Docker {
     /// Sizes of the image's history entries, newest first (what each step added).
     pub async fn image_layer_sizes(&self, reference: &str) -> Result<Vec<i64>, DockerError> {
         let h = self
-            .inner
-            .image_history(reference)
+            .retrying("image history", reference, || {
+                self.inner.image_history(reference)
+            })
             .await
-            .map_err(DockerError::api("image history", reference))?;
+            .map_err(self.api_error("image history", reference))?;
         Ok(h.into_iter().map(|e| e.size).collect())
     }
 
@@ -166,7 +173,7 @@ impl Docker {
             .create_image(Some(options), Some(tar), None)
             .try_collect::<Vec<_>>()
             .await
-            .map_err(DockerError::api("import", reference.clone()))?;
+            .map_err(self.api_error("import", reference.clone()))?;
         Ok(self.require_image(&reference).await?.id)
     }
 
@@ -204,7 +211,7 @@ impl Docker {
                 config,
             )
             .await
-            .map_err(DockerError::api("commit", container))?;
+            .map_err(self.api_error("commit", container))?;
         // bollard 0.18 reads the answer's `Id` under another key (`ID`), so
         // ask the engine for the new image instead.
         Ok(self.require_image(&format!("{repo}:{tag}")).await?.id)
@@ -214,30 +221,33 @@ impl Docker {
     /// pointed elsewhere.
     pub async fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
         debug!(%image, %repo, %tag, "tagging");
-        self.inner
-            .tag_image(image, Some(TagImageOptions { repo, tag }))
-            .await
-            .map_err(DockerError::api("tag", format!("{image} as {repo}:{tag}")))
+        self.retrying("tag", image, || {
+            self.inner
+                .tag_image(image, Some(TagImageOptions { repo, tag }))
+        })
+        .await
+        .map_err(self.api_error("tag", format!("{image} as {repo}:{tag}")))
     }
 
     /// Removes an image or one of its tags; a missing image is not an error.
     /// With `force`, removes it even when tagged several times.
     pub async fn remove_image(&self, reference: &str, force: bool) -> Result<(), DockerError> {
         match self
-            .inner
-            .remove_image(
-                reference,
-                Some(RemoveImageOptions {
-                    force,
-                    noprune: false,
-                }),
-                None,
-            )
+            .retrying("remove image", reference, || {
+                self.inner.remove_image(
+                    reference,
+                    Some(RemoveImageOptions {
+                        force,
+                        noprune: false,
+                    }),
+                    None,
+                )
+            })
             .await
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::api("remove image", reference)(e)),
+            Err(e) => Err(self.api_error("remove image", reference)(e)),
         }
     }
 }

@@ -57,15 +57,17 @@ impl Docker {
     ) -> Result<Vec<ContainerInfo>, DockerError> {
         let filters: HashMap<String, Vec<String>> =
             HashMap::from([("label".to_string(), labels.to_vec())]);
+        let target = labels.join(",");
         let list = self
-            .inner
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            }))
+            .retrying("list containers", &target, || {
+                self.inner.list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: filters.clone(),
+                    ..Default::default()
+                }))
+            })
             .await
-            .map_err(DockerError::api("list containers", labels.join(",")))?;
+            .map_err(self.api_error("list containers", labels.join(",")))?;
         Ok(list
             .into_iter()
             .map(|c| {
@@ -101,8 +103,10 @@ impl Docker {
     /// Stops a container (SIGTERM, then SIGKILL after `timeout` seconds); a missing or stopped one is fine.
     pub async fn stop_container(&self, name: &str, timeout: i64) -> Result<(), DockerError> {
         match self
-            .inner
-            .stop_container(name, Some(StopContainerOptions { t: timeout }))
+            .retrying("stop container", name, || {
+                self.inner
+                    .stop_container(name, Some(StopContainerOptions { t: timeout }))
+            })
             .await
         {
             Ok(()) => Ok(()),
@@ -111,7 +115,7 @@ impl Docker {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => Ok(()),
-            Err(e) => Err(DockerError::api("stop container", name)(e)),
+            Err(e) => Err(self.api_error("stop container", name)(e)),
         }
     }
 
@@ -120,7 +124,7 @@ impl Docker {
         self.inner
             .kill_container(name, Some(KillContainerOptions { signal }))
             .await
-            .map_err(DockerError::api("signal container", name))
+            .map_err(self.api_error("signal container", name))
     }
 }
 
@@ -128,8 +132,10 @@ impl Docker {
     /// A container's state (`running`, `exited`, ...), or `missing`.
     pub async fn container_state(&self, name: &str) -> Result<String, DockerError> {
         match self
-            .inner
-            .inspect_container(name, None::<bollard::container::InspectContainerOptions>)
+            .retrying("inspect container", name, || {
+                self.inner
+                    .inspect_container(name, None::<bollard::container::InspectContainerOptions>)
+            })
             .await
         {
             Ok(c) => Ok(c
@@ -138,7 +144,7 @@ impl Docker {
                 .map(|s| s.to_string())
                 .unwrap_or_default()),
             Err(e) if is_not_found(&e) => Ok("missing".into()),
-            Err(e) => Err(DockerError::api("inspect container", name)(e)),
+            Err(e) => Err(self.api_error("inspect container", name)(e)),
         }
     }
 }

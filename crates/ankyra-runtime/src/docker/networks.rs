@@ -40,23 +40,27 @@ impl Docker {
     /// Every network's name, subnets and labels.
     pub async fn networks(&self) -> Result<Vec<NetworkInfo>, DockerError> {
         let list = self
-            .inner
-            .list_networks(None::<ListNetworksOptions<String>>)
+            .retrying("list networks", "engine", || {
+                self.inner
+                    .list_networks(None::<ListNetworksOptions<String>>)
+            })
             .await
-            .map_err(DockerError::api("list networks", "engine"))?;
+            .map_err(self.api_error("list networks", "engine"))?;
         Ok(list.into_iter().map(NetworkInfo::from).collect())
     }
 
     /// A network by name, if it exists.
     pub async fn network(&self, name: &str) -> Result<Option<NetworkInfo>, DockerError> {
         match self
-            .inner
-            .inspect_network(name, None::<InspectNetworkOptions<String>>)
+            .retrying("inspect network", name, || {
+                self.inner
+                    .inspect_network(name, None::<InspectNetworkOptions<String>>)
+            })
             .await
         {
             Ok(n) => Ok(Some(NetworkInfo::from(n))),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(DockerError::api("inspect network", name)(e)),
+            Err(e) => Err(self.api_error("inspect network", name)(e)),
         }
     }
 
@@ -87,16 +91,19 @@ impl Docker {
                 ..Default::default()
             })
             .await
-            .map_err(DockerError::api("create network", name))?;
+            .map_err(self.api_error("create network", name))?;
         Ok(())
     }
 
     /// Removes a network; a missing one is fine.
     pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
-        match self.inner.remove_network(name).await {
+        match self
+            .retrying("remove network", name, || self.inner.remove_network(name))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::api("remove network", name)(e)),
+            Err(e) => Err(self.api_error("remove network", name)(e)),
         }
     }
 
@@ -106,14 +113,15 @@ impl Docker {
         name: &str,
         labels: HashMap<String, String>,
     ) -> Result<(), DockerError> {
-        self.inner
-            .create_volume(CreateVolumeOptions {
+        self.retrying("create volume", name, || {
+            self.inner.create_volume(CreateVolumeOptions {
                 name: name.to_string(),
-                labels,
+                labels: labels.clone(),
                 ..Default::default()
             })
-            .await
-            .map_err(DockerError::api("create volume", name))?;
+        })
+        .await
+        .map_err(self.api_error("create volume", name))?;
         Ok(())
     }
 
@@ -125,12 +133,13 @@ impl Docker {
     ) -> Result<Vec<String>, DockerError> {
         let filter = format!("{label}={value}");
         let list = self
-            .inner
-            .list_volumes(Some(ListVolumesOptions {
-                filters: HashMap::from([("label", vec![filter.as_str()])]),
-            }))
+            .retrying("list volumes", &filter, || {
+                self.inner.list_volumes(Some(ListVolumesOptions {
+                    filters: HashMap::from([("label", vec![filter.as_str()])]),
+                }))
+            })
             .await
-            .map_err(DockerError::api("list volumes", filter.clone()))?;
+            .map_err(self.api_error("list volumes", filter.clone()))?;
         Ok(list
             .volumes
             .unwrap_or_default()
@@ -142,13 +151,15 @@ impl Docker {
     /// Removes a volume; a missing one is fine.
     pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
         match self
-            .inner
-            .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
+            .retrying("remove volume", name, || {
+                self.inner
+                    .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
+            })
             .await
         {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::api("remove volume", name)(e)),
+            Err(e) => Err(self.api_error("remove volume", name)(e)),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! write is one `BEGIN IMMEDIATE` transaction, so two processes never both
 //! read "latest is N" and then both write N + 1.
 
+mod fleet;
 mod journal;
 mod locks;
 mod migrations;
@@ -27,8 +28,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::{
-    LockInfo, Migration, NewRevision, Operation, Revision, RevisionSummary, Standby, StepState,
-    Store, StoreError,
+    CloudIndex, FleetMemberState, FleetOp, FleetOpState, LockInfo, Migration, NewFleetOp,
+    NewRevision, Operation, Revision, RevisionSummary, Standby, StepState, Store, StoreError,
 };
 
 /// How long a call waits for another process's write to finish.
@@ -192,7 +193,7 @@ fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
 
 impl Store for SqliteStore {
     fn put_revision(&mut self, new: NewRevision) -> Result<(Revision, bool), StoreError> {
-        revisions::put(self.write()?, new, revisions::Expect::Any)
+        revisions::put(self.write()?, new, crate::rules::Expect::Any)
     }
     fn put_revision_if_latest(
         &mut self,
@@ -202,7 +203,7 @@ impl Store for SqliteStore {
         revisions::put(
             self.write()?,
             new,
-            revisions::Expect::Latest(expected_latest),
+            crate::rules::Expect::Latest(expected_latest),
         )
     }
     fn latest(&self, cloud: &str) -> Result<Option<Revision>, StoreError> {
@@ -333,5 +334,30 @@ impl Store for SqliteStore {
     }
     fn finalize_migrations(&mut self, cloud: &str, component: &str) -> Result<u64, StoreError> {
         migrations::finalize(&self.conn, cloud, component)
+    }
+
+    fn fleet_index(&self) -> Result<Vec<CloudIndex>, StoreError> {
+        fleet::index(&self.conn)
+    }
+    fn create_fleet_op(&mut self, op: NewFleetOp) -> Result<FleetOp, StoreError> {
+        fleet::create(self.write()?, op)
+    }
+    fn fleet_op(&self, id: u64) -> Result<FleetOp, StoreError> {
+        fleet::get(&self.conn, id)
+    }
+    fn fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError> {
+        fleet::list(&self.conn)
+    }
+    fn set_fleet_member(
+        &mut self,
+        id: u64,
+        cloud: &str,
+        state: FleetMemberState,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        fleet::set_member(self.write()?, id, cloud, state, reason)
+    }
+    fn set_fleet_op_state(&mut self, id: u64, state: FleetOpState) -> Result<(), StoreError> {
+        fleet::set_state(&self.conn, id, state)
     }
 }

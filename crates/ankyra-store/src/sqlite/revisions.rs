@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{format_time, now, sql_int};
+use crate::rules::{decide_put, map_json, Expect, PutDecision};
 use crate::{NewRevision, Revision, RevisionSummary, StoreError};
 
 const REVISION_COLUMNS: &str =
@@ -20,15 +21,6 @@ fn revision_from(row: &Row<'_>) -> rusqlite::Result<Revision> {
     })
 }
 
-/// What a put expects the latest revision to be.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Expect {
-    /// Anything: the put goes on top of whatever is latest.
-    Any,
-    /// This revision (`None`: no revision yet), else [`StoreError::Conflict`].
-    Latest(Option<u64>),
-}
-
 /// Stores `new` as the next revision unless it equals the latest, or (with
 /// [`Expect::Latest`]) the latest is not the one expected. `tx` holds the
 /// write lock, so the number read (and checked) is still the latest when
@@ -38,35 +30,26 @@ pub(super) fn put(
     new: NewRevision,
     expect: Expect,
 ) -> Result<(Revision, bool), StoreError> {
-    let latest = latest(&tx, &new.cloud)?;
-    if let Expect::Latest(expected) = expect {
-        match (&latest, expected) {
-            (None, Some(_)) => {
-                return Err(StoreError::UnknownCloud { cloud: new.cloud });
-            }
-            (Some(found), _) if Some(found.number) != expected => {
-                tracing::debug!(
-                    cloud = %new.cloud, expected, found = found.number,
-                    "refused a revision: the latest is not the one its writer read"
-                );
-                return Err(StoreError::Conflict {
-                    cloud: new.cloud,
-                    expected,
-                    found: found.number,
-                    author: found.author.clone(),
-                    created_at: found.created_at.clone(),
-                });
-            }
-            _ => {}
-        }
+    let put = insert_next(&tx, new, expect)?;
+    if put.1 {
+        tx.commit()?;
     }
-    if let Some(latest) = latest.as_ref() {
-        if latest.content_hash == new.content_hash {
-            return Ok((latest.clone(), false));
-        }
-    }
+    Ok(put)
+}
+
+/// [`put`] within a transaction the caller commits (with others: a fleet
+/// operation stores many clouds' revisions at once).
+pub(super) fn insert_next(
+    tx: &Transaction<'_>,
+    new: NewRevision,
+    expect: Expect,
+) -> Result<(Revision, bool), StoreError> {
+    let number = match decide_put(latest(tx, &new.cloud)?, &new, expect)? {
+        PutDecision::Unchanged(latest) => return Ok((latest, false)),
+        PutDecision::Insert(number) => number,
+    };
     let revision = Revision {
-        number: latest.map_or(1, |r| r.number + 1),
+        number,
         cloud: new.cloud,
         record_json: new.record_json,
         content_hash: new.content_hash,
@@ -75,7 +58,10 @@ pub(super) fn put(
         message: new.message,
     };
     tx.execute(
-        &format!("INSERT INTO revisions ({REVISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        &format!(
+            "INSERT INTO revisions ({REVISION_COLUMNS}, labels_json, versions_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ),
         params![
             revision.cloud,
             revision.number,
@@ -84,9 +70,10 @@ pub(super) fn put(
             revision.created_at,
             revision.author,
             revision.message,
+            map_json(&new.labels),
+            map_json(&new.versions),
         ],
     )?;
-    tx.commit()?;
     tracing::debug!(cloud = %revision.cloud, revision = revision.number, "stored a revision");
     Ok((revision, true))
 }

@@ -13,7 +13,7 @@ pub(super) const APPLICATION_ID: i32 = 0x414e_4b59;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only:
 /// a released migration never changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build reads and writes.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -126,6 +126,53 @@ CREATE TABLE migrations (
     snapshot BLOB NOT NULL
 );
 CREATE INDEX migrations_by_component ON migrations (cloud, component, finalized_at);
+";
+
+const V4: &str = "
+-- What the fleet index reads of each revision, beside the record so it
+-- never parses records: its labels and component versions, JSON objects of
+-- strings. NULL in revisions stored before version 4.
+ALTER TABLE revisions ADD COLUMN labels_json TEXT;
+ALTER TABLE revisions ADD COLUMN versions_json TEXT;
+DROP TRIGGER revisions_are_immutable;
+CREATE TRIGGER revisions_are_immutable
+BEFORE UPDATE OF cloud, number, record_json, content_hash, created_at, author, message,
+    labels_json, versions_json
+ON revisions
+BEGIN SELECT RAISE(ABORT, 'revisions are immutable'); END;
+-- Covers every column the fleet index reads, so its queries read this index
+-- and never the table rows, whose record_json may span overflow pages.
+CREATE INDEX revisions_for_the_fleet_index
+    ON revisions (cloud, number, status, labels_json, versions_json);
+
+-- One change rolled out over many clouds in waves.
+CREATE TABLE fleet_ops (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    selector TEXT NOT NULL,
+    change TEXT NOT NULL,
+    waves TEXT NOT NULL,
+    max_parallel INTEGER NOT NULL CHECK (max_parallel >= 0),
+    author TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('running', 'halted', 'done', 'rolling-back', 'rolled-back'))
+);
+CREATE TABLE fleet_members (
+    op INTEGER NOT NULL REFERENCES fleet_ops (id),
+    cloud TEXT NOT NULL,
+    wave INTEGER NOT NULL CHECK (wave >= 0),
+    from_revision INTEGER NOT NULL,
+    from_version TEXT NOT NULL,
+    to_revision INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN
+        ('pending', 'in-progress', 'done', 'failed', 'rolling-back', 'rolled-back')),
+    reason TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (op, cloud),
+    FOREIGN KEY (cloud, to_revision) REFERENCES revisions (cloud, number)
+);
 ";
 
 /// What a file holds, as far as the store is concerned.

@@ -64,6 +64,12 @@ suite_tests!(
     migrations_are_listed_newest_first_with_their_snapshots,
     finalizing_marks_only_that_components_unfinalized_migrations,
     the_snapshot_of_an_unknown_migration_is_an_error,
+    the_fleet_index_shows_latest_applied_standby_and_unfinalized,
+    a_fleet_op_is_created_read_and_updated,
+    a_fleet_op_is_all_or_nothing,
+    fleet_ops_are_listed_newest_first,
+    of_fleet_ops_racing_for_one_cloud_exactly_one_stores,
+    a_fleet_op_lock_works_like_a_cloud_lock,
 );
 
 #[test]
@@ -603,4 +609,115 @@ fn many_handles_creating_one_new_store_at_once_all_succeed() {
         let store = SqliteStore::open(&path).expect("reopen");
         assert_eq!(store.history("race").expect("history").len(), 1);
     }
+}
+
+#[test]
+fn revisions_stored_before_version_4_have_no_labels_or_versions_in_the_fleet_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let conn = write_old_store(&path, 3);
+    conn.execute_batch(
+        "UPDATE revisions SET status = 'applied' WHERE cloud = 'old' AND number = 1;
+         INSERT INTO standbys VALUES ('old', 'keystone', '[\"keystone-1\"]', '25.0.0', 1, 2, 0);",
+    )
+    .expect("v3 contents");
+    drop(conn);
+    let mut store = SqliteStore::open(&path).expect("migrating open");
+    let old = crate::CloudIndex {
+        cloud: "old".to_owned(),
+        latest: 1,
+        latest_status: Some("applied".to_owned()),
+        labels: None,
+        versions: None,
+        applied: Some(1),
+        applied_versions: None,
+        standby_components: vec!["keystone".to_owned()],
+        unfinalized_components: vec![],
+    };
+    assert_eq!(store.fleet_index().expect("index"), [old]);
+    store
+        .put_revision(suite::revision_with(
+            "old",
+            "2",
+            &[("region", "east")],
+            &[("keystone", "29.1.0")],
+        ))
+        .expect("a revision after the upgrade");
+    let row = store.fleet_index().expect("index").remove(0);
+    assert_eq!(
+        (row.latest, row.labels, row.versions, row.applied, row.applied_versions),
+        (
+            2,
+            Some(suite::map(&[("region", "east")])),
+            Some(suite::map(&[("keystone", "29.1.0")])),
+            Some(1),
+            None
+        )
+    );
+    let rewrite = store
+        .conn
+        .execute("UPDATE revisions SET labels_json = '{}' WHERE number = 2", []);
+    assert!(rewrite.is_err(), "labels are as immutable as the record");
+    drop(store);
+    assert_eq!(schema_version_of(&path), SCHEMA_VERSION);
+}
+
+#[test]
+fn the_fleet_index_reads_revisions_through_its_covering_index_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("store.db")).expect("open");
+    let plan: Vec<String> = store
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", super::fleet::INDEX_SQL))
+        .expect("explain")
+        .query_map([], |row| row.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("plan rows");
+    let reads: Vec<&String> = plan
+        .iter()
+        .filter(|step| step.contains("revisions") || step.contains(" lr ") || step.contains(" ar "))
+        .collect();
+    assert!(!reads.is_empty(), "{plan:?}");
+    for step in reads {
+        assert!(
+            step.contains("COVERING INDEX revisions_for_the_fleet_index"),
+            "{step} in {plan:?}"
+        );
+    }
+}
+
+/// The fleet index of many clouds is a few queries, not one per cloud: a
+/// generous bound that one query per cloud would still meet on a fast
+/// machine is not the point; the bench (examples/fleet_index_bench.rs)
+/// measures. This guards against a big regression in debug builds.
+#[test]
+fn the_fleet_index_of_two_thousand_clouds_is_quick() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = SqliteStore::open(&dir.path().join("store.db")).expect("open");
+    {
+        let tx = store.write().expect("one transaction for the fill");
+        for cloud in 0..2000 {
+            for content in 0..3 {
+                super::revisions::insert_next(
+                    &tx,
+                    suite::revision_with(
+                        &format!("many-{cloud:05}"),
+                        &content.to_string(),
+                        &[("region", "east")],
+                        &[("keystone", "29.1.0")],
+                    ),
+                    crate::rules::Expect::Any,
+                )
+                .expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let started = std::time::Instant::now();
+    let rows = store.fleet_index().expect("index");
+    let took = started.elapsed();
+    assert_eq!(rows.len(), 2000);
+    assert!(rows.iter().all(|row| row.latest == 3));
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
 }

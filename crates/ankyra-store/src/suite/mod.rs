@@ -6,9 +6,10 @@
 //! can run one after another on one store, or each on a fresh one.
 //!
 //! ```ignore
-//! ankyra_store::suite::store_suite(|| PostgresStore::connect(&url).expect("connect"));
+//! ankyra_store::suite::store_suite(|| PgStore::connect(&url).expect("connect"));
 //! ```
 
+mod fleet;
 mod journal;
 mod locks;
 mod migrations;
@@ -16,9 +17,11 @@ mod revisions;
 mod secrets;
 mod standby;
 
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+pub use fleet::*;
 pub use journal::*;
 pub use locks::*;
 pub use migrations::*;
@@ -71,6 +74,12 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
         migrations_are_listed_newest_first_with_their_snapshots,
         finalizing_marks_only_that_components_unfinalized_migrations,
         the_snapshot_of_an_unknown_migration_is_an_error,
+        the_fleet_index_shows_latest_applied_standby_and_unfinalized,
+        a_fleet_op_is_created_read_and_updated,
+        a_fleet_op_is_all_or_nothing,
+        fleet_ops_are_listed_newest_first,
+        of_fleet_ops_racing_for_one_cloud_exactly_one_stores,
+        a_fleet_op_lock_works_like_a_cloud_lock,
     ]
 }
 
@@ -93,6 +102,8 @@ pub fn new_revision(cloud: &str, content: &str) -> NewRevision {
         content_hash: format!("hash-of-{content}"),
         author: "tester".to_owned(),
         message: format!("set {content}"),
+        labels: BTreeMap::new(),
+        versions: BTreeMap::new(),
     }
 }
 

@@ -13,13 +13,13 @@ use crate::commands::plan::print_plan;
 use crate::printer::Printer;
 
 /// Progress as lines on stderr: `[  12.3s] keystone: starting lab1-keystone-1`.
-struct Lines {
+pub(crate) struct Lines {
     start: Instant,
     quiet: bool,
 }
 
 impl Lines {
-    fn line(&self, who: &str, what: &str) {
+    pub(crate) fn line(&self, who: &str, what: &str) {
         if !self.quiet {
             eprintln!(
                 "[{:>7.1}s] {who}: {what}",
@@ -68,7 +68,7 @@ impl ankyra_ops::ImageReporter for Lines {
     }
 }
 
-fn lines(no_progress: bool) -> Arc<Lines> {
+pub(crate) fn lines(no_progress: bool) -> Arc<Lines> {
     Arc::new(Lines {
         start: Instant::now(),
         quiet: no_progress,
@@ -272,8 +272,14 @@ pub fn serve(
     )
 }
 
-pub fn destroy(p: &Printer, state: &Path, cloud: &str, purge: bool) -> Result<(), OpsError> {
-    let removed = ankyra_ops::destroy(state, cloud, purge)?;
+pub fn destroy(
+    p: &Printer,
+    store: &dyn Store,
+    state: &Path,
+    cloud: &str,
+    purge: bool,
+) -> Result<(), OpsError> {
+    let removed = ankyra_ops::destroy(store, state, cloud, purge)?;
     if p.is_json() {
         p.json(&serde_json::json!({ "cloud": cloud, "removed": removed, "purged": purge }));
     } else {

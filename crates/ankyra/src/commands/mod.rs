@@ -2,14 +2,15 @@
 
 mod catalog;
 mod deploy;
+mod fleet;
 mod init;
 mod plan;
 mod revisions;
 
 use ankyra_ops::OpsError;
-use ankyra_store::SqliteStore;
+use ankyra_store::Store;
 
-use crate::args::{Cli, Command, Global, ImagesCommand};
+use crate::args::{Cli, Command, FleetCommand, Global, ImagesCommand};
 use crate::printer::Printer;
 
 /// Runs the command the arguments name.
@@ -24,7 +25,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
         }
         Command::Catalog { service } => catalog::catalog(p, service.as_deref()),
         Command::Commit { file, message } => {
-            revisions::commit(p, &mut store(g)?, file, &author(g), message)
+            revisions::commit(p, &mut *store(g)?, file, &author(g), message)
         }
         Command::Plan {
             file,
@@ -33,7 +34,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             offline,
         } => plan::plan(
             p,
-            &mut store(g)?,
+            &mut *store(g)?,
             &state(g),
             file.as_deref(),
             cloud.as_deref(),
@@ -50,21 +51,21 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             let mut st = store(g)?;
             revisions::set(
                 p,
-                &mut st,
+                &mut *st,
                 cloud,
                 assignments,
                 &author(g),
                 message.as_deref(),
             )?;
             if *apply {
-                deploy::apply_cloud(p, &mut st, &state(g), cloud, *no_progress)?;
+                deploy::apply_cloud(p, &mut *st, &state(g), cloud, *no_progress)?;
             }
             Ok(())
         }
-        Command::Unlock { cloud } => revisions::unlock(p, &mut store(g)?, cloud),
-        Command::History { cloud } => revisions::history(p, &store(g)?, cloud),
-        Command::Show { cloud, revision } => revisions::show(p, &store(g)?, cloud, *revision),
-        Command::Diff { cloud, a, b } => revisions::diff(p, &store(g)?, cloud, *a, *b),
+        Command::Unlock { cloud } => revisions::unlock(p, &mut *store(g)?, cloud),
+        Command::History { cloud } => revisions::history(p, &*store(g)?, cloud),
+        Command::Show { cloud, revision } => revisions::show(p, &*store(g)?, cloud, *revision),
+        Command::Diff { cloud, a, b } => revisions::diff(p, &*store(g)?, cloud, *a, *b),
         Command::Apply {
             file: Some(file),
             message,
@@ -72,7 +73,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             ..
         } => deploy::apply(
             p,
-            &mut store(g)?,
+            &mut *store(g)?,
             &state(g),
             file,
             &author(g),
@@ -83,7 +84,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             cloud, no_progress, ..
         } => deploy::apply_cloud(
             p,
-            &mut store(g)?,
+            &mut *store(g)?,
             &state(g),
             cloud.as_deref().unwrap_or_default(),
             *no_progress,
@@ -96,7 +97,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             no_progress,
         } => deploy::rollback(
             p,
-            &mut store(g)?,
+            &mut *store(g)?,
             &state(g),
             cloud,
             component,
@@ -109,35 +110,87 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             cloud,
             component,
             no_progress,
-        } => deploy::finalize(p, &mut store(g)?, &state(g), cloud, component, *no_progress),
-        Command::Status { cloud } => deploy::status(p, &store(g)?, &state(g), cloud),
+        } => deploy::finalize(p, &mut *store(g)?, &state(g), cloud, component, *no_progress),
+        Command::Status { cloud } => deploy::status(p, &*store(g)?, &state(g), cloud),
         Command::Serve { interval, clouds } => {
-            deploy::serve(&mut store(g)?, &state(g), clouds, *interval)
+            deploy::serve(&mut *store(g)?, &state(g), clouds, *interval)
         }
-        Command::Destroy { cloud, purge } => deploy::destroy(p, &state(g), cloud, *purge),
+        Command::Destroy { cloud, purge } => deploy::destroy(p, &*store(g)?, &state(g), cloud, *purge),
         Command::Images(ImagesCommand::Build {
             file,
             components,
             no_progress,
         }) => deploy::images_build(p, file.as_deref(), components, *no_progress),
         Command::Images(ImagesCommand::Ls) => deploy::images_ls(p),
+        Command::Fleet(FleetCommand::Ls { selector, show }) => {
+            fleet::ls(p, &*store(g)?, selector.as_deref(), show)
+        }
+        Command::Fleet(FleetCommand::Set {
+            assignments,
+            selector,
+            waves,
+            max_parallel,
+            message,
+            yes,
+            dry_run,
+            no_progress,
+        }) => fleet::set(
+            p,
+            &opener(g),
+            &state(g),
+            &fleet::SetArgs {
+                assignments,
+                selector,
+                waves: waves.as_deref(),
+                max_parallel: *max_parallel,
+                message: message.as_deref(),
+                yes: *yes,
+                dry_run: *dry_run,
+                no_progress: *no_progress,
+            },
+            &author(g),
+        ),
+        Command::Fleet(FleetCommand::Status { op }) => fleet::status(p, &*store(g)?, *op),
+        Command::Fleet(FleetCommand::Resume { op, no_progress }) => {
+            fleet::resume(p, &opener(g), &state(g), *op, *no_progress)
+        }
+        Command::Fleet(FleetCommand::Rollback { op, no_progress }) => {
+            fleet::rollback(p, &opener(g), &state(g), *op, &author(g), *no_progress)
+        }
     }
 }
 
-fn store(g: &Global) -> Result<SqliteStore, OpsError> {
-    let path = g
-        .store
-        .clone()
-        .unwrap_or_else(ankyra_ops::default_store_path);
-    ankyra_ops::open_store(&path)
+/// Where the store is: `--store`/`ANKYRA_STORE`, else the default file.
+fn location(g: &Global) -> String {
+    g.store.clone().unwrap_or_else(|| {
+        ankyra_ops::default_store_path()
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
+fn store(g: &Global) -> Result<Box<dyn Store>, OpsError> {
+    ankyra_ops::open_store(&location(g))
+}
+
+/// Opens a new store handle each call (a fleet changes clouds in parallel).
+fn opener(g: &Global) -> impl Fn() -> Result<Box<dyn Store>, OpsError> + Sync {
+    let loc = location(g);
+    move || ankyra_ops::open_store(&loc)
+}
+
+/// Where clouds' files live: `--state-dir`/`ANKYRA_STATE_DIR`, else beside a
+/// SQLite store, else (a PostgreSQL store) the default data folder.
 fn state(g: &Global) -> std::path::PathBuf {
-    let path = g
-        .store
-        .clone()
-        .unwrap_or_else(ankyra_ops::default_store_path);
-    ankyra_ops::state_dir(&path)
+    if let Some(dir) = &g.state_dir {
+        return dir.clone();
+    }
+    let loc = location(g);
+    if ankyra_ops::is_postgres(&loc) {
+        let default = ankyra_ops::default_store_path();
+        return ankyra_ops::state_dir(&default);
+    }
+    ankyra_ops::state_dir(std::path::Path::new(&loc))
 }
 
 fn author(g: &Global) -> String {

@@ -102,8 +102,13 @@ ensure_host_net() {
         ip link set "$NAME-e0" netns "$NAME"
         in_ns "$NAME" ip link set "$NAME-e0" name eth0
     fi
+    # A fixed MAC per index: a host brought down and up again keeps its MAC, so the
+    # neighbour caches here and on the other hosts stay right (a stale entry costs
+    # ~5 s of lost packets until the kernel probes again).
+    in_ns "$NAME" ip link set eth0 address "02:a5:c6:33:64:$(printf %02x $((10 + INDEX)))"
     in_ns "$NAME" ip addr replace "$IP/24" dev eth0
     in_ns "$NAME" ip link set eth0 up
+    ip neigh del "$IP" dev "$HOST_VETH" 2>/dev/null || true
 }
 
 make_certs() {
@@ -175,7 +180,7 @@ start_dockerd() {
     setsid nsenter --net=/run/netns/"$NAME" unshare --uts \
         sh -c 'hostname "$1"; shift; exec "$@"' sh "$NAME" \
         dockerd --config-file "$DIR/daemon.json" \
-        >>"$DIR/dockerd.log" 2>&1 </dev/null &
+        >>"$DIR/dockerd.log" 2>&1 </dev/null 9>&- &
     local deadline=$((SECONDS + 30))
     until answers; do
         if ((SECONDS > deadline)); then
@@ -231,7 +236,9 @@ cmd_up() {
 
 cmd_env() {
     [[ $# -eq 1 ]] || usage
-    host_vars "$1" "$(saved_index "$1")"
+    local index
+    index=$(saved_index "$1") || exit 1
+    host_vars "$1" "$index"
     cat <<EOF
 DOCKER_HOST=tcp://$IP:2376
 ANKYRA_HOST_IP=$IP
@@ -282,6 +289,7 @@ cmd_down() {
     fi
     ns_exists "$SWITCH_NS" && in_ns "$SWITCH_NS" ip link del "$SW_VETH" 2>/dev/null || true
     ns_exists "$NAME" && ip netns del "$NAME" || true
+    ip neigh del "$IP" dev "$HOST_VETH" 2>/dev/null || true
     rm -rf "$DIR"
     # The last host out removes the switch and the host's link to it.
     if ! compgen -G "$HOSTS_DIR/*/index" >/dev/null; then
@@ -291,9 +299,16 @@ cmd_down() {
     log "host $NAME is down"
 }
 
+# One change at a time: two tests bringing hosts up together share the switch.
+lock() {
+    mkdir -p "$HOSTS_DIR"
+    exec 9>"$HOSTS_DIR/.lock"
+    flock -w 120 9 || die "another docker-host.sh held $HOSTS_DIR/.lock for 120 s"
+}
+
 case ${1:-} in
-up) shift; cmd_up "$@" ;;
+up) shift; lock; cmd_up "$@" ;;
 env) shift; cmd_env "$@" ;;
-down) shift; cmd_down "$@" ;;
+down) shift; lock; cmd_down "$@" ;;
 *) usage ;;
 esac

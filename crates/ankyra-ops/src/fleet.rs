@@ -422,6 +422,14 @@ fn lock_name(op: u64) -> String {
     format!("fleet-op/{op}")
 }
 
+/// At most 300 characters of `text`, cut at a character boundary.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
 /// Applies one member's revision; its state before and after is journaled.
 fn run_member(
     open: &StoreOpener,
@@ -460,11 +468,17 @@ fn run_member(
             reporter,
         )
         .map(|_| ())
-        .map_err(|e| match &e {
-            OpsError::Engine(EngineError::GateFailed { .. }) => {
-                format!("{e} (rolled back automatically)")
+        .map_err(|e| {
+            // The first line says what failed; the cloud's own history and
+            // journal keep the rest (container logs can run to pages).
+            let text = e.to_string();
+            let first = short(text.lines().next().unwrap_or(""));
+            match &e {
+                OpsError::Engine(EngineError::GateFailed { .. }) => {
+                    format!("{first} (rolled back automatically)")
+                }
+                _ => first,
             }
-            _ => e.to_string(),
         })
     };
     let (state, reason) = match result {
@@ -586,8 +600,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Returns every cloud the operation touched (done, failed or in progress)
 /// to the revision it had before, component by component, through
-/// `ankyra rollback` (inside the bake window a load-balancer switch);
-/// untouched clouds stay as they are. Resumable like a run.
+/// `ankyra rollback` (inside the bake window a load-balancer switch). Clouds
+/// not started get their record back (their containers never changed), unless
+/// someone recorded another revision since. Resumable like a run.
 pub fn fleet_rollback(
     open: &StoreOpener,
     state: &Path,
@@ -607,7 +622,15 @@ pub fn fleet_rollback(
         .collect();
     let mut failures = Vec::new();
     for m in current.members.iter().rev() {
-        if matches!(m.state, FleetMemberState::Pending | FleetMemberState::RolledBack) {
+        if m.state == FleetMemberState::RolledBack {
+            continue;
+        }
+        // A cloud not started yet still had its revision recorded when the
+        // operation began: its record goes back too (nothing runs it, so the
+        // apply that follows changes no container).
+        if m.state == FleetMemberState::Pending
+            && store.latest(&m.cloud)?.map(|r| r.number) != Some(m.to_revision)
+        {
             continue;
         }
         store.set_fleet_member(op, &m.cloud, FleetMemberState::RollingBack, None)?;

@@ -96,6 +96,24 @@ impl RemoteHost {
         format!("10.{}.{n}.0/24", 232 + u16::from(self.index))
     }
 
+    /// Drops (silently, no reset) or again accepts packets to its API port inside its
+    /// namespace: a host cut off, for tests of timeouts.
+    pub fn drop_api_packets(&self, drop: bool) -> Result<()> {
+        let rule = ["INPUT", "-p", "tcp", "--dport", "2376", "-j", "DROP"];
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.name))
+            .arg("iptables")
+            .arg(if drop { "-I" } else { "-D" })
+            .args(rule);
+        let label = format!(
+            "iptables {} in {}",
+            if drop { "-I" } else { "-D" },
+            self.name
+        );
+        run(&mut cmd, RunOptions::new(label, Duration::from_secs(10)))?.check()?;
+        Ok(())
+    }
+
     /// Stops its engine and removes its namespace, links, routes and state.
     pub fn down(&self) -> Result<()> {
         run_script(&["down", &self.name], Duration::from_secs(90))

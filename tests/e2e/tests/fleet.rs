@@ -33,7 +33,7 @@ use serde_json::Value;
 
 const OLD: &str = "27.0.2";
 const PATCH: &str = "27.1.0";
-const HOST: &str = "ankyra-h0";
+const HOST: &str = "ankyra-fl1";
 
 /// The four clouds: name suffix, region, on the remote engine.
 const CLOUDS: &[(&str, &str, bool)] = &[
@@ -204,7 +204,7 @@ fn stop_loads(loads: Vec<(String, Load)>) -> Vec<(String, LoadReport)> {
 
 #[test]
 fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
-    let remote = RemoteHost::up(HOST, 0).context("starting the second Docker Engine")?;
+    let remote = RemoteHost::up(HOST, 1).context("starting the second Docker Engine")?;
     e2e_log!(
         "second engine {} at {} (pool {})",
         remote.name,

@@ -3,7 +3,7 @@
 //! on 198.51.100.10:2376, scripts/docker-host.sh) and then, through ankyra-runtime:
 //! connects with a client certificate, and is refused without one, with a stranger's
 //! certificate, or when trusting the wrong CA; fails within seconds on an address
-//! where nothing answers; builds a tiny image on the main engine (a static C program,
+//! where nothing answers and on one that drops packets; builds a tiny image on the main engine (a static C program,
 //! no registry, no internet) and copies it over with `copy_image`; makes a network in
 //! the host's routed pool 10.232.0.0/16, runs the program there with its reply file
 //! copied in (`ContainerSpec::files`, not a bind mount) and reads that file's content
@@ -247,6 +247,21 @@ fn a_container_on_a_remote_engine_gets_its_image_and_files_from_here_and_answers
         e2e_log!("nothing at 198.51.100.99: failed in {took:.2?}: {e}");
         ensure!(took < Duration::from_secs(10), "failing took {took:?}");
         ensure!(e.to_string().contains("198.51.100.99:2376"), "{e}");
+        host.drop_api_packets(true)?;
+        let start = Instant::now();
+        let cut_off = Docker::connect_to(&host.address).await;
+        host.drop_api_packets(false)?;
+        let took = start.elapsed();
+        let e = match cut_off {
+            Ok(_) => bail!("a host whose API port drops packets answered"),
+            Err(e) => e,
+        };
+        e2e_log!("API port dropping packets: failed in {took:.2?}: {e}");
+        ensure!(
+            matches!(e, ankyra_runtime::DockerError::ConnectTimedOut { .. }),
+            "{e:?}"
+        );
+        ensure!(took < Duration::from_secs(10), "failing took {took:?}");
 
         // 3. An image built here, copied there.
         let main = Docker::connect().await?;

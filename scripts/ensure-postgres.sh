@@ -4,6 +4,9 @@
 #
 #   postgres://ankyra:PASSWORD@127.0.0.1:PORT/ankyra
 #
+# With --plain: the URL without the password, then the path of the
+# owner-only file holding it (for ANKYRA_STORE_PASSWORD_FILE).
+#
 #   ANKYRA_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh | tail -n 1) \
 #       cargo test -p ankyra-store --features test-suite
 #
@@ -142,4 +145,11 @@ printf '%s\n' \
     "SELECT 'CREATE DATABASE ankyra OWNER ankyra' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'ankyra') \\gexec" |
     as_server "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockets" -p "$port" -d postgres >/dev/null
 
-echo "postgres://ankyra:$password@127.0.0.1:$port/ankyra"
+if [ "${1:-}" = --plain ]; then
+    # For callers that keep the password out of URLs, arguments and the
+    # environment: the URL without it, then the file holding it.
+    echo "postgres://ankyra@127.0.0.1:$port/ankyra"
+    echo "$password_file"
+else
+    echo "postgres://ankyra:$password@127.0.0.1:$port/ankyra"
+fi

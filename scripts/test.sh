@@ -11,15 +11,21 @@ cd "$(dirname "$0")/.."
 
 step() { echo "== [$(date -u +%H:%M:%S)] $*" >&2; }
 
-step "host tools (mmdebstrap, python-openstackclient)"
+step "host tools (mmdebstrap, python-openstackclient, PostgreSQL)"
 scripts/ensure-host-deps.sh
 scripts/ensure-openstackclient.sh >/dev/null
+# The shared-store backend's suite runs against a real PostgreSQL server (a
+# private cluster on 127.0.0.1). Its password stays in its owner-only file:
+# the tests get the URL without it and the file's path.
+pg=$(scripts/ensure-postgres.sh --plain)
+export ANKYRA_TEST_POSTGRES_URL=$(sed -n 1p <<<"$pg") ANKYRA_STORE_PASSWORD_FILE=$(sed -n 2p <<<"$pg")
+export ANKYRA_REQUIRE_POSTGRES=1
 
 step "build"
 cargo build --workspace --all-targets --features ankyra-e2e/docker
 
-step "unit, property and snapshot tests"
-cargo test --workspace --exclude ankyra-images --exclude ankyra-e2e
+step "unit, property and snapshot tests (the store suite on SQLite and PostgreSQL)"
+cargo test --workspace --exclude ankyra-images --exclude ankyra-e2e --features ankyra-store/test-suite
 
 step "record fuzzer: ${ANKYRA_FUZZ_CASES:=20000} cases per strategy"
 ANKYRA_FUZZ_CASES=$ANKYRA_FUZZ_CASES cargo test -p ankyra-model --test fuzz_record
@@ -36,6 +42,10 @@ step "end to end: nova across two releases keeps its server"
 e2e nova_upgrade
 step "end to end: SIGKILL at every step of a keystone upgrade, then recover"
 e2e crash
+step "end to end: a second Docker Engine over TLS (image copy, files copied in, routing)"
+e2e multihost
+step "end to end: a fleet of four clouds on two engines: waves, halt, resume, rollback"
+e2e fleet
 step "end to end: e2e crate's own unit tests"
 cargo test -p ankyra-e2e --features docker --lib
 

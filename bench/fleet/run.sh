@@ -16,14 +16,12 @@ ankyra=target/release/ankyra
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-pg_url=$(scripts/ensure-postgres.sh | tail -n 1)
+pg=$(scripts/ensure-postgres.sh --plain)
+pg_plain=$(sed -n 1p <<<"$pg")
 # No password on any command line or in the environment: psql reads it from a
 # pgpass file, Ankyra from ANKYRA_STORE_PASSWORD_FILE (both owner-only).
-pw=$(printf '%s' "$pg_url" | sed -n 's#^postgres://[^:]*:\([^@]*\)@.*#\1#p')
-pg_plain=$(printf '%s' "$pg_url" | sed 's#^\(postgres://[^:]*\):[^@]*@#\1@#')
-( umask 077; printf '%s' "$pw" > "$tmp/pw"; printf '*:*:*:*:%s\n' "$pw" > "$tmp/pgpass" )
-unset pw pg_url
-export PGPASSFILE="$tmp/pgpass" ANKYRA_STORE_PASSWORD_FILE="$tmp/pw"
+( umask 077; printf '*:*:*:*:%s\n' "$(cat "$(sed -n 2p <<<"$pg")")" > "$tmp/pgpass" )
+export PGPASSFILE="$tmp/pgpass" ANKYRA_STORE_PASSWORD_FILE=$(sed -n 2p <<<"$pg")
 # A database of its own, so reruns start empty.
 pg_db="ankyra_fleet_bench"
 psql "$pg_plain" -qc "DROP DATABASE IF EXISTS $pg_db" >/dev/null

@@ -267,7 +267,11 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
             host_names.push(engine.host.clone());
         }
         if let Some(other) = host_names.iter().find(|h| **h != engine.host) {
-            let span = spec.hosts.iter().find(|h| h.value == *other).and_then(|h| h.span);
+            let span = spec
+                .hosts
+                .iter()
+                .find(|h| h.value == *other)
+                .and_then(|h| h.span);
             errors.push(RecordError::new(
                 src,
                 span,

@@ -58,7 +58,11 @@ async fn existing(docker: &Docker, name: &str) -> Result<Option<Network>, Engine
 }
 
 /// The cloud's network if it exists, else where it would be (nothing is created).
-pub async fn find_network(docker: &Docker, cloud: &str, pool: Pool) -> Result<Network, EngineError> {
+pub async fn find_network(
+    docker: &Docker,
+    cloud: &str,
+    pool: Pool,
+) -> Result<Network, EngineError> {
     let name = naming::network(cloud);
     Ok(existing(docker, &name).await?.unwrap_or(Network {
         name,
@@ -69,7 +73,11 @@ pub async fn find_network(docker: &Docker, cloud: &str, pool: Pool) -> Result<Ne
 /// The cloud's network, created on first use with a free /24 of the engine's
 /// pool (10.231.0.0/16 unless the record's host says). Fixed addresses
 /// (HAProxy's) sit below .128; the engine hands out the rest.
-pub async fn ensure_network(docker: &Docker, cloud: &str, pool: Pool) -> Result<Network, EngineError> {
+pub async fn ensure_network(
+    docker: &Docker,
+    cloud: &str,
+    pool: Pool,
+) -> Result<Network, EngineError> {
     let name = naming::network(cloud);
     if let Some(net) = existing(docker, &name).await? {
         return Ok(net);

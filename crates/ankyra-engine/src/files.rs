@@ -125,11 +125,7 @@ impl Delivered {
 /// `files` as a container will get them: written under `dir` and mounted
 /// (`Bind`), or carried in memory to be copied in (`Copy`; nothing is
 /// written on this machine).
-pub fn deliver(
-    how: Delivery,
-    dir: &Path,
-    files: &[ConfigFile],
-) -> Result<Delivered, EngineError> {
+pub fn deliver(how: Delivery, dir: &Path, files: &[ConfigFile]) -> Result<Delivered, EngineError> {
     Ok(match how {
         Delivery::Bind => Delivered {
             binds: materialize(dir, files)?,

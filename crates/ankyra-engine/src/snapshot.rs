@@ -148,11 +148,9 @@ impl Engine {
                 ),
             });
         }
-        dumped
-            .transpose()
-            .map_err(|e| EngineError::Snapshot {
-                component: component.into(),
-                detail: format!("cannot copy the dump out of {name}: {e}"),
-            })
+        dumped.transpose().map_err(|e| EngineError::Snapshot {
+            component: component.into(),
+            detail: format!("cannot copy the dump out of {name}: {e}"),
+        })
     }
 }

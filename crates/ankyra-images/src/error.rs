@@ -12,9 +12,9 @@ pub enum ImageError {
     Docker {
         /// The image being built (or listed).
         image: String,
-        /// The engine call that failed.
+        /// The engine call that failed (boxed: it is large, errors are rare).
         #[source]
-        source: DockerError,
+        source: Box<DockerError>,
     },
     /// A command run inside a build container exited non-zero. `output` holds
     /// its last lines.
@@ -98,7 +98,10 @@ pub enum ImageError {
 impl ImageError {
     pub(crate) fn docker(image: impl Into<String>) -> impl FnOnce(DockerError) -> Self {
         let image = image.into();
-        move |source| ImageError::Docker { image, source }
+        move |source| ImageError::Docker {
+            image,
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {

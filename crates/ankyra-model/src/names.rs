@@ -61,6 +61,19 @@ impl<'de> Deserialize<'de> for CloudName {
     }
 }
 
+/// The first two octets of an IPv4 /16 written `a.b.0.0/16`, else `None`.
+pub fn ipv4_slash16(s: &str) -> Option<(u8, u8)> {
+    let net = s.strip_suffix("/16")?;
+    let octets: Vec<u8> = net
+        .split('.')
+        .map(|o| o.parse::<u8>().ok())
+        .collect::<Option<Vec<u8>>>()?;
+    match octets.as_slice() {
+        [a, b, 0, 0] => Some((*a, *b)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,18 +85,5 @@ mod tests {
         for bad in ["", "Lab", "1lab", "lab-", "lab_1", &"a".repeat(41)] {
             assert!(bad.parse::<CloudName>().is_err(), "{bad}");
         }
-    }
-}
-
-/// The first two octets of an IPv4 /16 written `a.b.0.0/16`, else `None`.
-pub fn ipv4_slash16(s: &str) -> Option<(u8, u8)> {
-    let net = s.strip_suffix("/16")?;
-    let octets: Vec<u8> = net
-        .split('.')
-        .map(|o| o.parse::<u8>().ok())
-        .collect::<Option<Vec<u8>>>()?;
-    match octets.as_slice() {
-        [a, b, 0, 0] => Some((*a, *b)),
-        _ => None,
     }
 }

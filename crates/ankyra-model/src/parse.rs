@@ -9,8 +9,7 @@ use crate::error::{suggest, RecordError, RecordErrors, SourceFile};
 use crate::yaml::{parse_document, Node, NodeKind};
 use crate::{
     CloudName, ComponentSpec, HostSpec, ImageRef, Metadata, Record, RolloutSpec, Seconds, Spanned,
-    TlsSpec,
-    Spec, Version, API_VERSION, KIND,
+    Spec, TlsSpec, Version, API_VERSION, KIND,
 };
 
 /// Records larger than this are refused before parsing.

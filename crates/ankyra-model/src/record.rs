@@ -82,7 +82,11 @@ pub struct HostSpec {
     pub tls: Option<TlsSpec>,
     /// The IPv4 /16 the cloud's network takes its /24 from on this engine
     /// (routed from where Ankyra runs); default `10.231.0.0/16`.
-    #[serde(default, rename = "subnetPool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "subnetPool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub subnet_pool: Option<Spanned<String>>,
 }
 

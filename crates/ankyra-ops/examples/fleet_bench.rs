@@ -82,7 +82,10 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn best_ms(runs: usize, mut f: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<(f64, usize)> {
+fn best_ms(
+    runs: usize,
+    mut f: impl FnMut() -> anyhow::Result<usize>,
+) -> anyhow::Result<(f64, usize)> {
     let mut best = f64::MAX;
     let mut count = 0;
     for _ in 0..runs {

@@ -9,7 +9,7 @@ use ankyra_store::{Store, StoreError};
 use serde::Serialize;
 
 use crate::revisions::{commit_record, resolved_revision};
-use crate::{load_record, OpsError};
+use crate::{load_record, Http, OpsError};
 
 /// The async runtime the engine's verbs run on (two cores: two workers).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
@@ -131,9 +131,12 @@ pub fn destroy(
     };
     let rt = runtime()?;
     Ok(rt.block_on(async {
-        let engine =
-            Engine::connect_to(state.to_path_buf(), Arc::new(ankyra_engine::NoReporter), &target)
-                .await?;
+        let engine = Engine::connect_to(
+            state.to_path_buf(),
+            Arc::new(ankyra_engine::NoReporter),
+            &target,
+        )
+        .await?;
         engine.destroy(cloud, purge).await
     })?)
 }
@@ -148,21 +151,44 @@ fn applied_revision(store: &dyn Store, cloud: &str) -> Result<Option<u64>, OpsEr
         .map(|r| r.number))
 }
 
-/// Reconciles every applied cloud (or `only`) every `interval` until SIGINT or SIGTERM.
+/// Reconciles every applied cloud (or `only`) every `interval` until SIGINT or
+/// SIGTERM; with `http`, answers its read-only API meanwhile (see [`Http`]).
+///
+/// The token file is read or created and the address bound before the first
+/// pass: a port in use fails at once.
 pub fn serve(
     store: &mut dyn Store,
     state: &Path,
     only: &[String],
     interval: Duration,
     reporter: Arc<dyn Reporter>,
+    http: Option<Http>,
 ) -> Result<(), OpsError> {
     let rt = runtime()?;
     rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Both made before the first pass, so a signal that comes during a
+        // pass is kept and ends the loop after it.
+        let on_signal = |kind| signal(kind).map_err(|source| OpsError::Runtime { source });
+        let mut term = on_signal(SignalKind::terminate())?;
+        let mut int = on_signal(SignalKind::interrupt())?;
+        let server = match http {
+            None => None,
+            Some(http) => {
+                let token = crate::http::load_or_create_token(&http.token_file)?;
+                let (listener, bound) = crate::http::bind(http.listen).await?;
+                // The token file's path, never the token.
+                tracing::info!(
+                    token_file = %http.token_file.display(),
+                    "listening on http://{bound}"
+                );
+                (http.on_listening)(bound, &http.token_file);
+                Some(tokio::spawn(crate::http::run(listener, token.into(), http.open)))
+            }
+        };
         // One client per engine, made when a cloud on it is first seen; an
         // engine that cannot be reached is reported and tried again next pass.
         let mut engines: std::collections::HashMap<String, Engine> = Default::default();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|source| OpsError::Runtime { source })?;
         tracing::info!(interval = ?interval, "serving");
         loop {
             let clouds = if only.is_empty() {
@@ -219,9 +245,12 @@ pub fn serve(
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
-                _ = tokio::signal::ctrl_c() => break,
+                _ = int.recv() => break,
                 _ = term.recv() => break,
             }
+        }
+        if let Some(server) = server {
+            server.abort();
         }
         tracing::info!("stopped serving");
         Ok::<(), OpsError>(())

@@ -31,6 +31,10 @@ pub enum OpsError {
     #[error(transparent)]
     #[diagnostic(code(ankyra::plan), help("upgrade one release at a time (N → N+1), or SLURP to SLURP; `ankyra catalog SERVICE` lists versions"))]
     Plan(#[from] PlanError),
+    /// `serve`'s HTTP API could not start (port in use, token file unsafe).
+    #[error(transparent)]
+    #[diagnostic(code(ankyra::serve))]
+    Http(#[from] crate::HttpError),
     /// A fleet command was refused or failed.
     #[error("{reason}")]
     #[diagnostic(code(ankyra::fleet))]
@@ -142,7 +146,10 @@ impl OpsError {
                 StoreError::UnknownCloud { .. } | StoreError::UnknownRevision { .. },
             ) => 2,
             OpsError::Store(StoreError::Conflict { .. } | StoreError::Locked { .. }) => 3,
-            OpsError::Store(_) | OpsError::StoredRecord { .. } | OpsError::Runtime { .. } => 3,
+            OpsError::Store(_)
+            | OpsError::StoredRecord { .. }
+            | OpsError::Runtime { .. }
+            | OpsError::Http(_) => 3,
             // A failed gate was rolled back automatically: the cloud serves as before.
             OpsError::Engine(ankyra_engine::EngineError::GateFailed { .. }) => 1,
             OpsError::FleetHalted { .. } => 1,

@@ -131,7 +131,10 @@ pub fn fleet_ls(
             let names: Vec<&String> = if wanted.is_empty() {
                 versions.keys().collect()
             } else {
-                wanted.iter().filter(|n| versions.contains_key(*n)).collect()
+                wanted
+                    .iter()
+                    .filter(|n| versions.contains_key(*n))
+                    .collect()
             };
             let not_finalized: BTreeSet<String> = row
                 .standby_components
@@ -230,7 +233,9 @@ pub fn fleet_plan(
         return Err(OpsError::BadAssignment {
             text: String::new(),
             reason: "nothing to set".into(),
-            help: Some("for example: ankyra fleet set keystone=27.1.0 --where 'keystone<27.1.0'".into()),
+            help: Some(
+                "for example: ankyra fleet set keystone=27.1.0 --where 'keystone<27.1.0'".into(),
+            ),
         });
     }
     let parsed = assignments
@@ -260,7 +265,11 @@ pub fn fleet_plan(
             skipped.push((row.cloud.clone(), "already asks for it".to_string()));
             continue;
         }
-        selected.push((row.cloud.clone(), row.latest, changed_versions(&parsed, &versions)));
+        selected.push((
+            row.cloud.clone(),
+            row.latest,
+            changed_versions(&parsed, &versions),
+        ));
     }
     let ranges = waves.plan(selected.len())?;
     let mut clouds = Vec::new();
@@ -287,7 +296,10 @@ pub fn fleet_plan(
 fn busy_clouds(store: &dyn Store) -> Result<BTreeMap<String, u64>, OpsError> {
     let mut out = BTreeMap::new();
     for op in store.fleet_ops()? {
-        if matches!(op.state, FleetOpState::Running | FleetOpState::Halted | FleetOpState::RollingBack) {
+        if matches!(
+            op.state,
+            FleetOpState::Running | FleetOpState::Halted | FleetOpState::RollingBack
+        ) {
             for m in &op.members {
                 out.entry(m.cloud.clone()).or_insert(op.id);
             }
@@ -566,7 +578,9 @@ fn run_wave(
     let queue = Mutex::new(todo.iter());
     let failed: Mutex<Option<String>> = Mutex::new(None);
     let error: Mutex<Option<OpsError>> = Mutex::new(None);
-    let workers = usize::try_from(max_parallel.max(1)).unwrap_or(1).min(todo.len());
+    let workers = usize::try_from(max_parallel.max(1))
+        .unwrap_or(1)
+        .min(todo.len());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -617,7 +631,10 @@ pub fn fleet_rollback(
     let components: Vec<String> = current
         .change
         .split_whitespace()
-        .filter_map(|a| a.split_once('=').map(|(c, _)| c.split('.').next().unwrap_or(c)))
+        .filter_map(|a| {
+            a.split_once('=')
+                .map(|(c, _)| c.split('.').next().unwrap_or(c))
+        })
         .map(str::to_string)
         .collect();
     let mut failures = Vec::new();
@@ -684,7 +701,10 @@ pub fn fleet_rollback(
     store.release_lock(&lock_name(op), lock.token)?;
     if !failures.is_empty() {
         return Err(OpsError::Fleet {
-            reason: format!("rollback of fleet operation {op} failed for {}", failures.join("; ")),
+            reason: format!(
+                "rollback of fleet operation {op} failed for {}",
+                failures.join("; ")
+            ),
             help: format!("fix the cause, then run `ankyra fleet rollback {op}` again"),
         });
     }

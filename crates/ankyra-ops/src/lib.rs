@@ -7,6 +7,7 @@ mod catalog_info;
 mod deploy;
 mod error;
 mod fleet;
+mod http;
 mod images;
 mod init;
 mod lifecycle;
@@ -22,13 +23,14 @@ pub use fleet::{
     fleet_ls, fleet_plan, fleet_rollback, fleet_run, fleet_start, fleet_status, FleetComponent,
     FleetEvent, FleetPlan, FleetReporter, FleetRow, PlannedCloud, StoreOpener,
 };
+pub use http::{default_token_file, Http, HttpError, HttpOpener, OnListening};
 pub use images::{build_images, list_images, recipes, ImageEvent, ImageReporter};
 pub use init::init;
 pub use lifecycle::{apply_latest, finalize, rollback, RolledBack};
 pub use record_file::{load_record, validate, Loaded};
 pub use revisions::{
-    commit, default_store_path, diff, history, is_postgres, open_store, plan_cloud, plan_file, show, unlock,
-    CommitResult, Shown,
+    commit, default_store_path, diff, history, is_postgres, open_store, plan_cloud, plan_file,
+    show, unlock, CommitResult, Shown,
 };
 pub use set::{set, SetResult};
 

@@ -29,7 +29,13 @@ fn revision(cloud: usize, round: usize) -> NewRevision {
     let name = format!("cloud-{cloud:06}");
     let labels: BTreeMap<String, String> = [
         ("region", REGIONS[cloud % 4]),
-        ("tier", if cloud % 3 == 0 { "prod" } else { "dev" }),
+        (
+            "tier",
+            match cloud % 3 {
+                0 => "prod",
+                _ => "dev",
+            },
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -106,7 +112,13 @@ fn peak_rss_mib() -> f64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
@@ -114,8 +126,9 @@ fn run(backend: &str, clouds: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut pg_database = None;
     let mut store: Box<dyn Store> = match backend {
-        "sqlite" => ankyra_store::open(&dir.path().join("store.db").to_string_lossy())
-            .expect("open SQLite"),
+        "sqlite" => {
+            ankyra_store::open(&dir.path().join("store.db").to_string_lossy()).expect("open SQLite")
+        }
         _ => {
             let url = std::env::var("ANKYRA_TEST_POSTGRES_URL").expect("the URL is set");
             let name = format!("ankyra_bench_{}", std::process::id());

@@ -237,7 +237,9 @@ pub enum StoreError {
     /// A PostgreSQL store was asked for, but this build has no PostgreSQL
     /// support (the `postgres` feature).
     #[cfg(not(feature = "postgres"))]
-    #[error("{location} names a PostgreSQL store, but this Ankyra was built without PostgreSQL support")]
+    #[error(
+        "{location} names a PostgreSQL store, but this Ankyra was built without PostgreSQL support"
+    )]
     PostgresNotBuilt {
         /// The URL, without its password.
         location: String,
@@ -283,7 +285,9 @@ pub enum StoreError {
     /// The thread that talks to PostgreSQL has stopped (it panicked), so
     /// this handle can do nothing more; open a new one.
     #[cfg(feature = "postgres")]
-    #[error("the connection to the PostgreSQL store at {location} has stopped; open the store again")]
+    #[error(
+        "the connection to the PostgreSQL store at {location} has stopped; open the store again"
+    )]
     WorkerGone {
         /// The URL, without its password.
         location: String,

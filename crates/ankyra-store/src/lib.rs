@@ -31,13 +31,13 @@ mod types;
 
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgStore;
 pub use error::StoreError;
 pub use fleet::{
     CloudIndex, FleetMember, FleetMemberState, FleetOp, FleetOpState, NewFleetMember, NewFleetOp,
 };
 pub use location::{describe_location, open};
-#[cfg(feature = "postgres")]
-pub use self::postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     JournalStep, LockGuardInfo, LockInfo, Migration, NewRevision, Operation, Revision,

@@ -22,7 +22,7 @@ const REQUIRE_VAR: &str = "ANKYRA_REQUIRE_POSTGRES";
 /// to be skipped.
 fn server_url() -> Option<String> {
     match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        Ok(url) if !url.trim().is_empty() => Some(with_password_file(url.trim())),
         _ => {
             assert!(
                 std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
@@ -36,6 +36,21 @@ fn server_url() -> Option<String> {
             None
         }
     }
+}
+
+/// The URL with the password from `ANKYRA_STORE_PASSWORD_FILE` put in (CI
+/// keeps passwords out of environment variables and arguments).
+fn with_password_file(url: &str) -> String {
+    let Ok(file) = std::env::var("ANKYRA_STORE_PASSWORD_FILE") else {
+        return url.to_owned();
+    };
+    let password = std::fs::read_to_string(&file).expect("the password file reads");
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (user, host) = rest.split_once('@').expect("a URL with a user");
+    if user.contains(':') {
+        return url.to_owned();
+    }
+    format!("{scheme}://{user}:{}@{host}", password.trim())
 }
 
 /// `url` naming database `name` instead of its own.
@@ -74,9 +89,8 @@ impl TestDatabase {
             .subsec_nanos();
         let name = format!("ankyra_test_{label}_{}_{nanos}", std::process::id());
         off_runtime(|| {
-            let mut admin = Client::connect(server, NoTls).unwrap_or_else(|e| {
-                panic!("cannot connect to {}: {e}", describe_location(server))
-            });
+            let mut admin = Client::connect(server, NoTls)
+                .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", describe_location(server)));
             admin
                 .batch_execute(&format!("CREATE DATABASE {name}"))
                 .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));

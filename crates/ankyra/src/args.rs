@@ -195,6 +195,16 @@ pub enum Command {
         /// Reconcile only these clouds (default: every applied cloud).
         #[arg(long = "cloud")]
         clouds: Vec<String>,
+        /// Also answer a read-only HTTP API here (127.0.0.1:8787; port 0 picks
+        /// a free one): GET /v1/health, /v1/clouds[?where=EXPR], /v1/fleet.
+        /// Every request needs `Authorization: Bearer TOKEN`, TOKEN from the
+        /// token file.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// The file holding the API's token, created (0600) with a random one
+        /// when missing [default: <state dir>/serve-token].
+        #[arg(long, value_name = "PATH", requires = "listen")]
+        token_file: Option<PathBuf>,
     },
     /// Remove a cloud's containers and network (its data volumes only with --purge).
     Destroy {

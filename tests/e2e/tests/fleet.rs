@@ -193,7 +193,10 @@ fn start_loads(f: &Fleet, clouds: &[String]) -> Result<Vec<(String, Load)>> {
         .iter()
         .map(|c| {
             let k = f.keystone(c)?;
-            Ok((c.clone(), Load::start(&k, None, Duration::from_millis(150))?))
+            Ok((
+                c.clone(),
+                Load::start(&k, None, Duration::from_millis(150))?,
+            ))
         })
         .collect()
 }
@@ -224,7 +227,10 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
     for (suffix, region, on_remote) in CLOUDS {
         let name = f.name(suffix);
         let path = f.dir.path().join(format!("{name}.yaml"));
-        std::fs::write(&path, f.record(suffix, region, on_remote.then_some(&remote)))?;
+        std::fs::write(
+            &path,
+            f.record(suffix, region, on_remote.then_some(&remote)),
+        )?;
         f.deployed.push(name.clone());
         let out = f.run(
             &["apply", "-f", &path.display().to_string(), "--no-progress"],
@@ -296,12 +302,7 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
         })
         .collect();
     ensure!(
-        planned
-            == vec![
-                (eu[0].clone(), 1),
-                (eu[1].clone(), 2),
-                (eu[2].clone(), 2)
-            ],
+        planned == vec![(eu[0].clone(), 1), (eu[1].clone(), 2), (eu[2].clone(), 2)],
         "unexpected plan {planned:?}"
     );
     let loads = start_loads(&f, &eu[..1])?;
@@ -329,7 +330,11 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
     let op = f.fleet_status(broken_op)?;
     let states = member_states(&op);
     e2e_log!("fleet operation {broken_op}: {states:?}");
-    ensure!(op["state"] == "halted", "expected halted, got {}", op["state"]);
+    ensure!(
+        op["state"] == "halted",
+        "expected halted, got {}",
+        op["state"]
+    );
     ensure!(states[&eu[0]].0 == "failed" && states[&eu[0]].1.contains("rolled back"));
     ensure!(states[&eu[1]].0 == "pending" && states[&eu[2]].0 == "pending");
     check_loads("broken canary", reports)?;
@@ -343,7 +348,11 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
     }
     // Its record goes back too (the canary already runs the old version: nothing restarts).
     let out = f.run(&["fleet", "rollback", &broken_op.to_string()], 1800)?;
-    ensure!(out.success(), "fleet rollback of the halted operation failed:\n{}", out.describe_failure());
+    ensure!(
+        out.success(),
+        "fleet rollback of the halted operation failed:\n{}",
+        out.describe_failure()
+    );
     ensure!(f.status(&eu[0])?.container_ids() == ids_before[&eu[0]]);
 
     // 2. The security patch, with the runner killed mid-canary and resumed.
@@ -379,13 +388,20 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
     ensure!(member_states(&op)[&eu[0]].0 == "in-progress");
     let out = f.run(&["fleet", "resume", &patch_op.to_string()], 3600)?;
     let reports = stop_loads(loads);
-    ensure!(out.success(), "fleet resume failed:\n{}", out.describe_failure());
+    ensure!(
+        out.success(),
+        "fleet resume failed:\n{}",
+        out.describe_failure()
+    );
     check_loads("security patch", reports)?;
     let op = f.fleet_status(patch_op)?;
     ensure!(op["state"] == "done", "expected done, got {}", op["state"]);
     for n in &eu {
         ensure!(member_states(&op)[n].0 == "done");
-        ensure!(keystone_version(&f.status(n)?) == PATCH, "{n} does not run {PATCH}");
+        ensure!(
+            keystone_version(&f.status(n)?) == PATCH,
+            "{n} does not run {PATCH}"
+        );
         // Each cloud was upgraded once: one revision made by the operation, applied.
         let hist = f.run(&["history", n, "-o", "json"], 60)?;
         hist.check()?;
@@ -394,16 +410,27 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|r| r["message"].as_str().unwrap_or("").contains(&format!("keystone={PATCH}")))
+            .filter(|r| {
+                r["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(&format!("keystone={PATCH}"))
+            })
             .count();
-        ensure!(by_op == 1, "{n} has {by_op} revisions of the patch, expected 1");
+        ensure!(
+            by_op == 1,
+            "{n} has {by_op} revisions of the patch, expected 1"
+        );
     }
     ensure!(
         f.status(&us)?.container_ids() == ids_before[&us],
         "the us-east cloud was touched"
     );
     ensure!(keystone_version(&f.status(&us)?) == OLD);
-    let ls = f.run(&["fleet", "ls", "--where", &format!("keystone<{PATCH}")], 60)?;
+    let ls = f.run(
+        &["fleet", "ls", "--where", &format!("keystone<{PATCH}")],
+        60,
+    )?;
     ls.check()?;
     ensure!(
         ls.stdout.contains(&us) && !eu.iter().any(|n| ls.stdout.contains(n.as_str())),
@@ -415,12 +442,23 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
     let loads = start_loads(&f, &eu)?;
     let out = f.run(&["fleet", "rollback", &patch_op.to_string()], 3600)?;
     let reports = stop_loads(loads);
-    ensure!(out.success(), "fleet rollback failed:\n{}", out.describe_failure());
+    ensure!(
+        out.success(),
+        "fleet rollback failed:\n{}",
+        out.describe_failure()
+    );
     check_loads("fleet rollback", reports)?;
     for n in &eu {
-        ensure!(keystone_version(&f.status(n)?) == OLD, "{n} is not back on {OLD}");
+        ensure!(
+            keystone_version(&f.status(n)?) == OLD,
+            "{n} is not back on {OLD}"
+        );
     }
     let op = f.fleet_status(patch_op)?;
-    ensure!(op["state"] == "rolled-back", "expected rolled-back, got {}", op["state"]);
+    ensure!(
+        op["state"] == "rolled-back",
+        "expected rolled-back, got {}",
+        op["state"]
+    );
     Ok(())
 }

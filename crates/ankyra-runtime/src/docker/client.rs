@@ -80,7 +80,7 @@ impl Docker {
         let inner = bollard::Docker::connect_with_defaults()
             .map_err(|source| DockerError::Connect {
                 host: host.clone(),
-                source,
+                source: Box::new(source),
             })?
             .with_timeout(REQUEST_TIMEOUT);
         let inner = inner
@@ -88,7 +88,7 @@ impl Docker {
             .await
             .map_err(|source| DockerError::Unreachable {
                 host: host.clone(),
-                source,
+                source: Box::new(source),
             })?;
         debug!(%host, api = %inner.client_version(), "connected to the Docker Engine");
         Ok(Docker {
@@ -106,7 +106,7 @@ impl Docker {
         let host = address.url.clone();
         let connect_error = |source| DockerError::Connect {
             host: host.clone(),
-            source,
+            source: Box::new(source),
         };
         let version = bollard::API_DEFAULT_VERSION;
         let secs = REQUEST_TIMEOUT.as_secs();
@@ -148,7 +148,12 @@ impl Docker {
         let negotiated = tokio::time::timeout(CONNECT_TIMEOUT, inner.negotiate_version()).await;
         let inner = match negotiated {
             Ok(Ok(inner)) => inner,
-            Ok(Err(source)) => return Err(DockerError::Unreachable { host, source }),
+            Ok(Err(source)) => {
+                return Err(DockerError::Unreachable {
+                    host,
+                    source: Box::new(source),
+                })
+            }
             Err(_) => {
                 return Err(DockerError::ConnectTimedOut {
                     host,

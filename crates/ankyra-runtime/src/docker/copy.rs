@@ -143,13 +143,13 @@ impl Docker {
             return Err(DockerError::ExportImage {
                 image: image.to_string(),
                 from: self.address().to_string(),
-                source,
+                source: Box::new(source),
             });
         }
         loaded.map_err(|source| DockerError::LoadImage {
             image: image.to_string(),
             to: to.address().to_string(),
-            source,
+            source: Box::new(source),
         })?;
         Ok(moved.load(Ordering::Relaxed))
     }

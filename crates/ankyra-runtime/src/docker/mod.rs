@@ -24,7 +24,7 @@ pub enum DockerError {
         host: String,
         /// bollard's error.
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
     /// The engine did not answer the version negotiation: it is not running, this
     /// user may not use its socket, or it refused our TLS client certificate.
@@ -37,7 +37,7 @@ pub enum DockerError {
         host: String,
         /// bollard's error.
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
     /// Nothing answered at a remote address within the connect timeout.
     #[error("the Docker Engine at {host} did not answer within {after:?} (is the address right, is it reachable?)")]
@@ -114,7 +114,7 @@ pub enum DockerError {
         from: String,
         /// bollard's error.
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
     /// Copying an image between engines failed while loading it into the target engine.
     #[error("cannot load image {image} into the Docker Engine at {to}")]
@@ -125,7 +125,7 @@ pub enum DockerError {
         to: String,
         /// bollard's error.
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
     /// An image that must exist does not.
     #[error("image {reference} does not exist")]
@@ -150,7 +150,7 @@ pub enum DockerError {
         engine: String,
         /// bollard's error, with the engine's message.
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
 }
 
@@ -168,7 +168,7 @@ impl Docker {
             call,
             target,
             engine,
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -4,11 +4,14 @@ use std::collections::HashMap;
 
 use postgres::{Client, GenericClient, IsolationLevel, Row};
 
-use super::records::insert_next;
+use super::records::{revision_columns, revision_from};
 use super::{int, int_to_store, opt_uint, ts, uint, uint32};
-use crate::rules::{attach_components, check_fleet_members, parse_map, Expect};
+use crate::rules::{
+    attach_components, check_fleet_members, decide_put, map_json, parse_map, Expect, PutDecision,
+};
 use crate::{
-    CloudIndex, FleetMember, FleetMemberState, FleetOp, FleetOpState, NewFleetOp, StoreError,
+    CloudIndex, FleetMember, FleetMemberState, FleetOp, FleetOpState, NewFleetOp, NewRevision,
+    Revision, StoreError,
 };
 
 /// Three queries for the whole fleet, in one repeatable-read transaction so
@@ -69,7 +72,8 @@ fn pairs(tx: &mut impl GenericClient, sql: &str) -> Result<Vec<(String, String)>
 
 /// Locks every member's write key, in name order (so two operations over
 /// overlapping clouds never deadlock), then stores each member's revision,
-/// the operation and its members in one transaction.
+/// the operation and its members in one transaction, with a constant number
+/// of statements whatever the number of members.
 pub(super) fn create(client: &mut Client, op: NewFleetOp) -> Result<FleetOp, StoreError> {
     check_fleet_members(&op)?;
     let mut clouds: Vec<&str> = op.members.iter().map(|m| m.cloud.as_str()).collect();
@@ -104,41 +108,81 @@ pub(super) fn create(client: &mut Client, op: NewFleetOp) -> Result<FleetOp, Sto
     )?;
     let id = uint(&row, 0, "fleet operation id")?;
     let created_at: String = row.try_get(1)?;
+    // Every member's latest revision in one query, not one per member.
+    let mut latest: HashMap<String, Revision> = HashMap::with_capacity(clouds.len());
+    for row in tx.query(
+        &format!(
+            "SELECT DISTINCT ON (cloud) {} FROM revisions WHERE cloud = ANY($1)
+             ORDER BY cloud, number DESC",
+            revision_columns()
+        ),
+        &[&clouds],
+    )? {
+        let revision = revision_from(&row)?;
+        latest.insert(revision.cloud.clone(), revision);
+    }
     let mut members = Vec::with_capacity(op.members.len());
+    let mut new = NewRows::default();
     for member in op.members {
         let expect = Expect::Latest(Some(member.from_revision));
-        let (revision, created) = insert_next(&mut tx, member.revision, expect)?;
-        if !created {
-            return Err(StoreError::FleetMemberUnchanged {
-                cloud: member.cloud,
-                revision: revision.number,
-            });
-        }
-        tx.execute(
-            "INSERT INTO fleet_members (op, cloud, wave, from_revision, from_version,
-                 to_revision, state, reason, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, now())",
-            &[
-                &int_to_store(id, "fleet operation id")?,
-                &member.cloud,
-                &i64::from(member.wave),
-                &int_to_store(member.from_revision, "revision number")?,
-                &member.from_version,
-                &int_to_store(revision.number, "revision number")?,
-                &FleetMemberState::Pending.as_str(),
-            ],
-        )?;
+        let found = latest.remove(&member.cloud);
+        let number = match decide_put(found, &member.revision, expect)? {
+            PutDecision::Unchanged(revision) => {
+                return Err(StoreError::FleetMemberUnchanged {
+                    cloud: member.cloud,
+                    revision: revision.number,
+                });
+            }
+            PutDecision::Insert(number) => number,
+        };
+        new.push(&member.revision, number, member.wave, member.from_revision)?;
         members.push(FleetMember {
             cloud: member.cloud,
             wave: member.wave,
             from_revision: member.from_revision,
             from_version: member.from_version,
-            to_revision: revision.number,
+            to_revision: number,
             state: FleetMemberState::Pending,
             reason: None,
             updated_at: created_at.clone(),
         });
     }
+    // Two statements for all members; now() is the transaction's start, the
+    // same as the operation's created_at.
+    tx.execute(
+        "INSERT INTO revisions (cloud, number, record_json, content_hash, created_at,
+             author, message, labels_json, versions_json)
+         SELECT c, n, r, h, now(), a, m, l, v
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[]) AS t (c, n, r, h, a, m, l, v)",
+        &[
+            &new.clouds,
+            &new.numbers,
+            &new.records,
+            &new.hashes,
+            &new.authors,
+            &new.messages,
+            &new.labels,
+            &new.versions,
+        ],
+    )?;
+    let from_versions: Vec<&str> = members.iter().map(|m| m.from_version.as_str()).collect();
+    tx.execute(
+        "INSERT INTO fleet_members (op, cloud, wave, from_revision, from_version,
+             to_revision, state, reason, updated_at)
+         SELECT $1, c, w, f, fv, n, $2, NULL, now()
+         FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])
+             AS t (c, w, f, fv, n)",
+        &[
+            &int_to_store(id, "fleet operation id")?,
+            &FleetMemberState::Pending.as_str(),
+            &new.clouds,
+            &new.waves,
+            &new.from_revisions,
+            &from_versions,
+            &new.numbers,
+        ],
+    )?;
     tx.commit()?;
     members.sort_by(|a, b| (a.wave, &a.cloud).cmp(&(b.wave, &b.cloud)));
     tracing::info!(
@@ -158,6 +202,45 @@ pub(super) fn create(client: &mut Client, op: NewFleetOp) -> Result<FleetOp, Sto
         state: FleetOpState::Running,
         members,
     })
+}
+
+/// The new revisions of a fleet operation, column by column, as
+/// PostgreSQL's `unnest` inserts them in one statement.
+#[derive(Default)]
+struct NewRows {
+    clouds: Vec<String>,
+    numbers: Vec<i64>,
+    records: Vec<String>,
+    hashes: Vec<String>,
+    authors: Vec<String>,
+    messages: Vec<String>,
+    labels: Vec<String>,
+    versions: Vec<String>,
+    waves: Vec<i64>,
+    from_revisions: Vec<i64>,
+}
+
+impl NewRows {
+    fn push(
+        &mut self,
+        revision: &NewRevision,
+        number: u64,
+        wave: u32,
+        from_revision: u64,
+    ) -> Result<(), StoreError> {
+        self.clouds.push(revision.cloud.clone());
+        self.numbers.push(int_to_store(number, "revision number")?);
+        self.records.push(revision.record_json.clone());
+        self.hashes.push(revision.content_hash.clone());
+        self.authors.push(revision.author.clone());
+        self.messages.push(revision.message.clone());
+        self.labels.push(map_json(&revision.labels));
+        self.versions.push(map_json(&revision.versions));
+        self.waves.push(i64::from(wave));
+        self.from_revisions
+            .push(int_to_store(from_revision, "revision number")?);
+        Ok(())
+    }
 }
 
 fn op_sql(filter: &str) -> String {
@@ -297,7 +380,11 @@ pub(super) fn set_member(
 }
 
 /// One statement, so atomic without a transaction.
-pub(super) fn set_state(client: &mut Client, id: u64, state: FleetOpState) -> Result<(), StoreError> {
+pub(super) fn set_state(
+    client: &mut Client,
+    id: u64,
+    state: FleetOpState,
+) -> Result<(), StoreError> {
     let changed = match int(id) {
         Some(key) => client.execute(
             "UPDATE fleet_ops SET state = $2 WHERE id = $1",

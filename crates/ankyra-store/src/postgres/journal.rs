@@ -149,7 +149,10 @@ fn held_if_changed(changed: u64, cloud: &str, token: u64) -> Result<(), StoreErr
     }
 }
 
-pub(super) fn force_unlock(client: &mut Client, cloud: &str) -> Result<Option<LockInfo>, StoreError> {
+pub(super) fn force_unlock(
+    client: &mut Client,
+    cloud: &str,
+) -> Result<Option<LockInfo>, StoreError> {
     let mut tx = client.transaction()?;
     lock_key(&mut tx, cloud)?;
     let removed = tx
@@ -282,7 +285,10 @@ pub(super) fn resume(client: &mut Client, op: u64, token: u64) -> Result<Operati
     check_fence(&mut tx, &header.cloud, token)?;
     tx.execute(
         "UPDATE operations SET token = $2 WHERE id = $1",
-        &[&int_to_store(op, "operation id")?, &int_to_store(token, "lock token")?],
+        &[
+            &int_to_store(op, "operation id")?,
+            &int_to_store(token, "lock token")?,
+        ],
     )?;
     let operation = load(&mut tx, op)?;
     tx.commit()?;
@@ -354,7 +360,10 @@ pub(super) fn end(
 }
 
 /// In one repeatable-read transaction, so the operation and its steps agree.
-pub(super) fn unfinished(client: &mut Client, cloud: &str) -> Result<Option<Operation>, StoreError> {
+pub(super) fn unfinished(
+    client: &mut Client,
+    cloud: &str,
+) -> Result<Option<Operation>, StoreError> {
     let mut tx = client
         .build_transaction()
         .isolation_level(postgres::IsolationLevel::RepeatableRead)

@@ -76,11 +76,10 @@ impl PgStore {
     /// Errors and logs show the URL without its password.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
         let location = describe_location(url);
-        let mut config: postgres::Config =
-            url.parse().map_err(|source| StoreError::Connect {
-                location: location.clone(),
-                source,
-            })?;
+        let mut config: postgres::Config = url.parse().map_err(|source| StoreError::Connect {
+            location: location.clone(),
+            source,
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }

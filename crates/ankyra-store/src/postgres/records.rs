@@ -6,14 +6,14 @@ use super::{int, int_to_store, lock_key, ts, uint};
 use crate::rules::{decide_put, map_json, Expect, PutDecision};
 use crate::{Migration, NewRevision, Revision, RevisionSummary, Standby, StoreError};
 
-fn revision_columns() -> String {
+pub(super) fn revision_columns() -> String {
     format!(
         "cloud, number, record_json, content_hash, {}, author, message",
         ts("created_at")
     )
 }
 
-fn revision_from(row: &Row) -> Result<Revision, StoreError> {
+pub(super) fn revision_from(row: &Row) -> Result<Revision, StoreError> {
     Ok(Revision {
         cloud: row.try_get(0)?,
         number: uint(row, 1, "revision number")?,
@@ -42,7 +42,7 @@ pub(super) fn put(
 /// latest or the latest is not the one expected, within `tx`, which the
 /// caller commits. The cloud's write key is locked first, so the latest
 /// read is still the latest when the next one is written.
-pub(super) fn insert_next(
+fn insert_next(
     tx: &mut impl GenericClient,
     new: NewRevision,
     expect: Expect,
@@ -153,7 +153,10 @@ pub(super) fn get(client: &mut Client, cloud: &str, number: u64) -> Result<Revis
     }
 }
 
-pub(super) fn history(client: &mut Client, cloud: &str) -> Result<Vec<RevisionSummary>, StoreError> {
+pub(super) fn history(
+    client: &mut Client,
+    cloud: &str,
+) -> Result<Vec<RevisionSummary>, StoreError> {
     let rows = client.query(
         &format!(
             "SELECT number, content_hash, {}, author, message, status

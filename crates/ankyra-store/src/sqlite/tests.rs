@@ -645,7 +645,13 @@ fn revisions_stored_before_version_4_have_no_labels_or_versions_in_the_fleet_ind
         .expect("a revision after the upgrade");
     let row = store.fleet_index().expect("index").remove(0);
     assert_eq!(
-        (row.latest, row.labels, row.versions, row.applied, row.applied_versions),
+        (
+            row.latest,
+            row.labels,
+            row.versions,
+            row.applied,
+            row.applied_versions
+        ),
         (
             2,
             Some(suite::map(&[("region", "east")])),
@@ -654,9 +660,10 @@ fn revisions_stored_before_version_4_have_no_labels_or_versions_in_the_fleet_ind
             None
         )
     );
-    let rewrite = store
-        .conn
-        .execute("UPDATE revisions SET labels_json = '{}' WHERE number = 2", []);
+    let rewrite = store.conn.execute(
+        "UPDATE revisions SET labels_json = '{}' WHERE number = 2",
+        [],
+    );
     assert!(rewrite.is_err(), "labels are as immutable as the record");
     drop(store);
     assert_eq!(schema_version_of(&path), SCHEMA_VERSION);

@@ -34,12 +34,7 @@ pub fn revision_with(
     }
 }
 
-fn put_with<S: Store>(
-    store: &mut S,
-    cloud: &str,
-    content: &str,
-    versions: &[(&str, &str)],
-) -> u64 {
+fn put_with<S: Store>(store: &mut S, cloud: &str, content: &str, versions: &[(&str, &str)]) -> u64 {
     let (revision, created) = store
         .put_revision(revision_with(cloud, content, &[("tier", "prod")], versions))
         .expect("put_revision succeeds");
@@ -60,9 +55,7 @@ fn index_of<S: Store>(store: &S, prefix: &str) -> Vec<CloudIndex> {
 /// The index has one row per cloud, by name, with its latest revision and
 /// newest applied one (labels and versions of each), and the components
 /// with a standby set or an unfinalized migration.
-pub fn the_fleet_index_shows_latest_applied_standby_and_unfinalized<S: Store>(
-    make: &Make<'_, S>,
-) {
+pub fn the_fleet_index_shows_latest_applied_standby_and_unfinalized<S: Store>(make: &Make<'_, S>) {
     let mut store = make();
     put_with(&mut store, "index-c", "1", &[("keystone", "27.0.2")]);
     put_with(&mut store, "index-c", "2", &[("keystone", "27.1.0")]);
@@ -239,7 +232,11 @@ pub fn a_fleet_op_is_created_read_and_updated<S: Store>(make: &Make<'_, S>) {
         .collect();
     assert_eq!(
         order,
-        [("fleet-b", 0, 1, 2), ("fleet-c", 0, 2, 3), ("fleet-a", 1, 1, 2)]
+        [
+            ("fleet-b", 0, 1, 2),
+            ("fleet-c", 0, 2, 3),
+            ("fleet-a", 1, 1, 2)
+        ]
     );
     for member in &op.members {
         assert_eq!(member.state, FleetMemberState::Pending);
@@ -283,10 +280,18 @@ pub fn a_fleet_op_is_created_read_and_updated<S: Store>(make: &Make<'_, S>) {
     let b = &read.members[0];
     assert_eq!(
         (b.cloud.as_str(), b.state, b.reason.as_deref()),
-        ("fleet-b", FleetMemberState::Failed, Some("health gate timed out"))
+        (
+            "fleet-b",
+            FleetMemberState::Failed,
+            Some("health gate timed out")
+        )
     );
     assert_ne!(b.updated_at, op.members[0].updated_at, "updated_at moves");
-    assert_eq!(read.members[1..], op.members[1..], "other members unchanged");
+    assert_eq!(
+        read.members[1..],
+        op.members[1..],
+        "other members unchanged"
+    );
     store
         .set_fleet_member(op.id, "fleet-b", FleetMemberState::RolledBack, None)
         .expect("rolled back");
@@ -507,17 +512,26 @@ pub fn a_fleet_op_lock_works_like_a_cloud_lock<S: Store>(make: &Make<'_, S>) {
     let name = fleet_op_lock_name(op.id);
     assert_eq!(name, format!("fleet-op/{}", op.id));
     let lock = alice.acquire_lock(&name, "runner-1", LONG).expect("lock");
-    assert_eq!((lock.cloud.as_str(), lock.owner.as_str()), (name.as_str(), "runner-1"));
+    assert_eq!(
+        (lock.cloud.as_str(), lock.owner.as_str()),
+        (name.as_str(), "runner-1")
+    );
     let refused = bob.acquire_lock(&name, "runner-2", LONG);
     assert!(
         matches!(&refused, Err(StoreError::Locked { cloud, owner, .. }) if *cloud == name && owner == "runner-1"),
         "{refused:?}"
     );
     assert_eq!(bob.lock_info(&name).expect("info"), Some(lock.clone()));
-    assert_eq!(bob.lock_info("oplock-a").expect("info"), None, "the cloud is not locked");
+    assert_eq!(
+        bob.lock_info("oplock-a").expect("info"),
+        None,
+        "the cloud is not locked"
+    );
     alice.heartbeat(&name, lock.token).expect("heartbeat");
     alice.release_lock(&name, lock.token).expect("release");
-    let next = bob.acquire_lock(&name, "runner-2", LONG).expect("free again");
+    let next = bob
+        .acquire_lock(&name, "runner-2", LONG)
+        .expect("free again");
     assert!(next.token > lock.token);
     assert_eq!(
         bob.force_unlock(&name).expect("force").map(|l| l.token),

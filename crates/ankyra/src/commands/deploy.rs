@@ -257,18 +257,40 @@ pub fn status(p: &Printer, store: &dyn Store, state: &Path, cloud: &str) -> Resu
     Ok(())
 }
 
+/// `serve --listen`: where, the token file, how each request opens the store.
+pub struct HttpArgs {
+    pub listen: std::net::SocketAddr,
+    pub token_file: std::path::PathBuf,
+    pub open: Arc<ankyra_ops::HttpOpener>,
+}
+
 pub fn serve(
     store: &mut dyn Store,
     state: &Path,
     clouds: &[String],
     interval: u64,
+    http: Option<HttpArgs>,
 ) -> Result<(), OpsError> {
+    let http = http.map(|h| ankyra_ops::Http {
+        listen: h.listen,
+        token_file: h.token_file,
+        open: h.open,
+        // Always shown (logs are warn-only by default): with port 0 this is
+        // the only way to learn the port. The token stays in its file.
+        on_listening: Box::new(|bound, token_file| {
+            eprintln!(
+                "listening on http://{bound} (bearer token in {})",
+                token_file.display()
+            );
+        }),
+    });
     ankyra_ops::serve(
         store,
         state,
         clouds,
         Duration::from_secs(interval.max(1)),
         lines(false),
+        http,
     )
 }
 

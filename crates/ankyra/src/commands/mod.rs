@@ -110,12 +110,36 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             cloud,
             component,
             no_progress,
-        } => deploy::finalize(p, &mut *store(g)?, &state(g), cloud, component, *no_progress),
+        } => deploy::finalize(
+            p,
+            &mut *store(g)?,
+            &state(g),
+            cloud,
+            component,
+            *no_progress,
+        ),
         Command::Status { cloud } => deploy::status(p, &*store(g)?, &state(g), cloud),
-        Command::Serve { interval, clouds } => {
-            deploy::serve(&mut *store(g)?, &state(g), clouds, *interval)
+        Command::Serve {
+            interval,
+            clouds,
+            listen,
+            token_file,
+        } => {
+            let http = listen.map(|listen| {
+                let loc = location(g);
+                deploy::HttpArgs {
+                    listen,
+                    token_file: token_file
+                        .clone()
+                        .unwrap_or_else(|| ankyra_ops::default_token_file(&state(g))),
+                    open: std::sync::Arc::new(move || ankyra_ops::open_store(&loc)),
+                }
+            });
+            deploy::serve(&mut *store(g)?, &state(g), clouds, *interval, http)
         }
-        Command::Destroy { cloud, purge } => deploy::destroy(p, &*store(g)?, &state(g), cloud, *purge),
+        Command::Destroy { cloud, purge } => {
+            deploy::destroy(p, &*store(g)?, &state(g), cloud, *purge)
+        }
         Command::Images(ImagesCommand::Build {
             file,
             components,

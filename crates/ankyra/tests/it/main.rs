@@ -5,6 +5,7 @@
 mod concurrency;
 mod errors;
 mod revisions;
+mod serve_http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

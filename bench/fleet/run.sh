@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 n=${N:-10000}
 out="bench/results/$(date +%Y-%m-%d)-$(hostname -s)"
 mkdir -p "$out"
-cargo build -q --release -p ankyra -p ankyra-ops --example fleet_bench
+cargo build -q --release -p ankyra
+cargo build -q --release -p ankyra-ops --example fleet_bench
 bench=target/release/examples/fleet_bench
 ankyra=target/release/ankyra
 tmp=$(mktemp -d)
@@ -32,7 +33,9 @@ wall() { # best of 5 wall-clock milliseconds of a command
     local best=999999
     for _ in 1 2 3 4 5; do
         local t0 t1
-        t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N)
+        t0=$(date +%s%N)
+        "$@" >/dev/null || { echo "fleet bench: failed: $*" >&2; exit 1; }
+        t1=$(date +%s%N)
         local ms=$(( (t1 - t0) / 1000000 ))
         (( ms < best )) && best=$ms
     done
@@ -49,7 +52,7 @@ for backend in sqlite postgres; do
     row=$("$bench" measure "$loc")
     ls_cli=$(ANKYRA_STORE="$loc" wall "$ankyra" fleet ls --where 'keystone<29.1.0,region=eu-west' -o json)
     plan_cli=$(ANKYRA_STORE="$loc" wall "$ankyra" fleet set keystone=29.1.0 --where 'keystone<29.1.0,region=eu-west' --waves 1,10%,50%,100% --dry-run -o json)
-    rows+=("| $backend ${row#| } $ls_cli | $plan_cli | $fill_s |")
+    rows+=("| $backend $row $ls_cli | $plan_cli | $fill_s |")
 done
 psql "$pg_plain" -qc "DROP DATABASE IF EXISTS $pg_db" >/dev/null
 

@@ -114,6 +114,31 @@ impl RemoteHost {
         Ok(())
     }
 
+    /// Makes its engine API refuse connections (`refuse`: every packet to it
+    /// answered with a TCP reset, so open connections break too), or accept
+    /// them again: the engine "briefly refusing calls".
+    pub fn refuse_api(&self, refuse: bool) -> Result<()> {
+        let rule = [
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "2376",
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "tcp-reset",
+        ];
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.name))
+            .arg("iptables")
+            .arg(if refuse { "-I" } else { "-D" })
+            .args(rule);
+        let label = format!("iptables REJECT {refuse} in {}", self.name);
+        run(&mut cmd, RunOptions::new(label, Duration::from_secs(10)))?.check()?;
+        Ok(())
+    }
+
     /// Stops its engine and removes its namespace, links, routes and state.
     pub fn down(&self) -> Result<()> {
         run_script(&["down", &self.name], Duration::from_secs(90))

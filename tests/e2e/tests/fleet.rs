@@ -174,6 +174,44 @@ fn keystone_version(s: &Status) -> String {
         .unwrap_or_default()
 }
 
+/// The one keystone server HAProxy has in rotation (UP, no maintenance or
+/// drain flag; the clouds run one keystone instance, so one server is one
+/// version); an error if there is none or more than one after a minute.
+fn one_version(vip: &str) -> Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        match servers_up(vip) {
+            Ok(up) => return Ok(up),
+            Err(e) if started.elapsed() > Duration::from_secs(60) => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_secs(2)),
+        }
+    }
+}
+
+fn servers_up(vip: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((vip, 9999)).context("HAProxy runtime API")?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"show servers state keystone\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+    let up: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 6 && f[5] == "2" && f[6] == "0").then(|| f[3])
+        })
+        .collect();
+    ensure!(!up.is_empty(), "no keystone server in rotation:\n{out}");
+    ensure!(
+        up.len() == 1,
+        "more than one keystone server in rotation: {up:?}"
+    );
+    Ok(up.join(","))
+}
+
 fn check_loads(what: &str, reports: Vec<(String, LoadReport)>) -> Result<()> {
     for (cloud, rep) in reports {
         e2e_log!("{what}: load on {cloud}: {}", rep.summary());
@@ -460,5 +498,59 @@ fn issue_10_fleet_patch_in_waves_halt_resume_and_rollback() -> Result<()> {
         "expected rolled-back, got {}",
         op["state"]
     );
+
+    // 4. Issue 6: the remote engine refuses every call for 6 s in the middle of an
+    //    upgrade of the remote cloud. It ends complete or cleanly failed, with the
+    //    reason; never two versions in rotation, never a failed request; a new apply
+    //    then completes it.
+    let b = eu[1].clone();
+    let k = f.keystone(&b)?;
+    let vip = k.vip();
+    let load = Load::start(&k, None, Duration::from_millis(150))?;
+    let child = f
+        .cmd(&[
+            "set",
+            &b,
+            &format!("keystone={PATCH}"),
+            "--apply",
+            "--no-progress",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(Duration::from_secs(4));
+    remote.refuse_api(true)?;
+    e2e_log!("remote engine refusing calls");
+    std::thread::sleep(Duration::from_secs(6));
+    remote.refuse_api(false)?;
+    e2e_log!("remote engine accepting calls again");
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    e2e_log!(
+        "upgrade with the engine refusing calls: {:?}\n{}",
+        out.status,
+        ankyra_e2e::process::tail(&stderr, 15)
+    );
+    if !out.status.success() {
+        ensure!(
+            !stderr.trim().is_empty(),
+            "the failed upgrade reported no reason"
+        );
+    }
+    let serving = one_version(&vip)?;
+    e2e_log!("after the refusals, keystone server in rotation: {serving}");
+    let out = f.run(&["apply", &b, "--no-progress"], 1800)?;
+    let report = load.stop();
+    ensure!(
+        out.success(),
+        "the apply after the refusals failed:\n{}",
+        out.describe_failure()
+    );
+    check_loads("engine refusing calls", vec![(b.clone(), report)])?;
+    ensure!(
+        keystone_version(&f.status(&b)?) == PATCH,
+        "{b} does not run {PATCH}"
+    );
+    one_version(&vip)?;
     Ok(())
 }

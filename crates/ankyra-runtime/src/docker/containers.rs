@@ -221,18 +221,28 @@ impl Docker {
         }
     }
 
-    /// Waits until the container stops and returns its exit code.
+    /// Waits until the container stops and returns its exit code. Waiting
+    /// again is safe (a stopped container answers at once with its code), so
+    /// a wait broken by the engine refusing connections is retried.
     pub async fn wait_container(&self, name: &str) -> Result<i64, DockerError> {
-        let mut stream = self
-            .inner
-            .wait_container(name, None::<WaitContainerOptions<String>>);
-        match stream.next().await {
-            Some(Ok(r)) => Ok(r.status_code),
-            // bollard turns a non-zero exit into this error; it is an answer, not a failure.
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) => Err(self.api_error("wait container", name)(e)),
-            None => Err(DockerError::ContainerNotFound { name: name.into() }),
-        }
+        let code = self
+            .retrying("wait container", name, || async {
+                let mut stream = self
+                    .inner
+                    .wait_container(name, None::<WaitContainerOptions<String>>);
+                match stream.next().await {
+                    Some(Ok(r)) => Ok(Some(r.status_code)),
+                    // bollard turns a non-zero exit into this error; it is an answer, not a failure.
+                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                        code, ..
+                    })) => Ok(Some(code)),
+                    Some(Err(e)) => Err(e),
+                    None => Ok(None),
+                }
+            })
+            .await
+            .map_err(self.api_error("wait container", name))?;
+        code.ok_or_else(|| DockerError::ContainerNotFound { name: name.into() })
     }
 
     /// The last `tail` lines the container printed, stdout and stderr together.

@@ -32,7 +32,8 @@ impl Backoff {
 }
 
 /// Runs `op` until it succeeds, fails with an error that is not transient
-/// ([`is_transient`]), or the next attempt would start after the window. Each retry is
+/// ([`is_transient`]), or the next attempt would start after the window
+/// (counted from the first failure). Each retry is
 /// logged at warn with the call's name and target.
 pub(crate) async fn retry<T, F, Fut>(
     backoff: &Backoff,
@@ -44,13 +45,20 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, bollard::errors::Error>>,
 {
-    let start = Instant::now();
+    // The window runs from the first refusal, not the first attempt: a long
+    // call (waiting for a job) that breaks late still gets its retries.
+    let mut first_failure: Option<Instant> = None;
     let mut pause = backoff.first;
     let mut attempt = 1u32;
     loop {
-        match op().await {
+        let result = op().await;
+        let since = match &result {
+            Err(_) => first_failure.get_or_insert_with(Instant::now).elapsed(),
+            Ok(_) => Duration::ZERO,
+        };
+        match result {
             Ok(v) => return Ok(v),
-            Err(e) if is_transient(&e) && start.elapsed() + pause <= backoff.window => {
+            Err(e) if is_transient(&e) && since + pause <= backoff.window => {
                 warn!(
                     call,
                     target,

@@ -41,7 +41,7 @@ pub struct CloudIndex {
 pub struct NewFleetMember {
     /// The cloud.
     pub cloud: String,
-    /// The wave it is rolled out in, from 0.
+    /// The wave it is rolled out in (Ankyra's planner numbers them from 1).
     pub wave: u32,
     /// The cloud's latest revision when it was selected: `revision` goes on
     /// top of it, or the whole operation is refused.
@@ -78,7 +78,7 @@ pub struct NewFleetOp {
 pub struct FleetMember {
     /// The cloud.
     pub cloud: String,
-    /// Its wave, from 0.
+    /// Its wave (Ankyra's planner numbers them from 1).
     pub wave: u32,
     /// The revision it was on when selected.
     pub from_revision: u64,
@@ -120,6 +120,37 @@ pub struct FleetOp {
     pub state: FleetOpState,
     /// Its clouds, by wave, then by cloud name.
     pub members: Vec<FleetMember>,
+}
+
+impl NewFleetOp {
+    /// The operation as just stored by either backend: state `running`, its
+    /// members (already written, each with its new revision) by wave, then
+    /// by cloud name. Logs the creation.
+    pub(crate) fn into_stored(
+        self,
+        id: u64,
+        created_at: String,
+        mut members: Vec<FleetMember>,
+    ) -> FleetOp {
+        members.sort_by(|a, b| (a.wave, &a.cloud).cmp(&(b.wave, &b.cloud)));
+        tracing::info!(
+            fleet_op = id, kind = %self.kind, change = %self.change, members = members.len(),
+            "created a fleet operation"
+        );
+        FleetOp {
+            id,
+            kind: self.kind,
+            selector: self.selector,
+            change: self.change,
+            waves: self.waves,
+            max_parallel: self.max_parallel,
+            author: self.author,
+            message: self.message,
+            created_at,
+            state: FleetOpState::Running,
+            members,
+        }
+    }
 }
 
 /// Defines a state enum with kebab-case names, `ALL`, `as_str`, `from_name`

@@ -74,7 +74,7 @@ fn pairs(tx: &mut impl GenericClient, sql: &str) -> Result<Vec<(String, String)>
 /// overlapping clouds never deadlock), then stores each member's revision,
 /// the operation and its members in one transaction, with a constant number
 /// of statements whatever the number of members.
-pub(super) fn create(client: &mut Client, op: NewFleetOp) -> Result<FleetOp, StoreError> {
+pub(super) fn create(client: &mut Client, mut op: NewFleetOp) -> Result<FleetOp, StoreError> {
     check_fleet_members(&op)?;
     let mut clouds: Vec<&str> = op.members.iter().map(|m| m.cloud.as_str()).collect();
     clouds.sort_unstable();
@@ -123,7 +123,7 @@ pub(super) fn create(client: &mut Client, op: NewFleetOp) -> Result<FleetOp, Sto
     }
     let mut members = Vec::with_capacity(op.members.len());
     let mut new = NewRows::default();
-    for member in op.members {
+    for member in std::mem::take(&mut op.members) {
         let expect = Expect::Latest(Some(member.from_revision));
         let found = latest.remove(&member.cloud);
         let number = match decide_put(found, &member.revision, expect)? {
@@ -184,24 +184,7 @@ pub(super) fn create(client: &mut Client, op: NewFleetOp) -> Result<FleetOp, Sto
         ],
     )?;
     tx.commit()?;
-    members.sort_by(|a, b| (a.wave, &a.cloud).cmp(&(b.wave, &b.cloud)));
-    tracing::info!(
-        fleet_op = id, kind = %op.kind, change = %op.change, members = members.len(),
-        "created a fleet operation"
-    );
-    Ok(FleetOp {
-        id,
-        kind: op.kind,
-        selector: op.selector,
-        change: op.change,
-        waves: op.waves,
-        max_parallel: op.max_parallel,
-        author: op.author,
-        message: op.message,
-        created_at,
-        state: FleetOpState::Running,
-        members,
-    })
+    Ok(op.into_stored(id, created_at, members))
 }
 
 /// The new revisions of a fleet operation, column by column, as

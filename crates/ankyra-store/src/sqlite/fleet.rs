@@ -122,11 +122,11 @@ fn pairs(conn: &Connection, sql: &str) -> Result<Vec<(String, String)>, StoreErr
 /// Stores every member's revision, then the operation and its members, in
 /// `tx`, which holds the write lock: nothing is committed unless all of it
 /// can be.
-pub(super) fn create(tx: Transaction<'_>, op: NewFleetOp) -> Result<FleetOp, StoreError> {
+pub(super) fn create(tx: Transaction<'_>, mut op: NewFleetOp) -> Result<FleetOp, StoreError> {
     check_fleet_members(&op)?;
     let created_at = format_time(now());
     let mut members = Vec::with_capacity(op.members.len());
-    for member in op.members {
+    for member in std::mem::take(&mut op.members) {
         let expect = Expect::Latest(Some(member.from_revision));
         let (revision, created) = revisions::insert_next(&tx, member.revision, expect)?;
         if !created {
@@ -184,24 +184,7 @@ pub(super) fn create(tx: Transaction<'_>, op: NewFleetOp) -> Result<FleetOp, Sto
         }
     }
     tx.commit()?;
-    members.sort_by(|a, b| (a.wave, &a.cloud).cmp(&(b.wave, &b.cloud)));
-    tracing::info!(
-        fleet_op = id, kind = %op.kind, change = %op.change, members = members.len(),
-        "created a fleet operation"
-    );
-    Ok(FleetOp {
-        id,
-        kind: op.kind,
-        selector: op.selector,
-        change: op.change,
-        waves: op.waves,
-        max_parallel: op.max_parallel,
-        author: op.author,
-        message: op.message,
-        created_at,
-        state,
-        members,
-    })
+    Ok(op.into_stored(id, created_at, members))
 }
 
 const OP_COLUMNS: &str =

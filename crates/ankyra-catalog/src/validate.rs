@@ -387,6 +387,59 @@ mod tests {
     }
 
     #[test]
+    fn a_cloud_runs_on_the_engine_spec_host_names() {
+        let host =
+            "  host: site-b\n  hosts:\n    site-b:\n      engine: tcp://198.51.100.11:2376\n      \
+                    tls: {ca: /etc/a/ca.pem, cert: /etc/a/cert.pem, key: /etc/a/key.pem}\n      \
+                    subnetPool: 10.233.0.0/16\n  components:";
+        let text = rec("    keystone: {}\n").replace("  components:", host);
+        let r = parse_record("x.yaml", text.as_bytes()).expect("parses");
+        let res = resolve(&r).expect("valid");
+        assert_eq!(res.engine.host, "site-b");
+        assert_eq!(res.engine.address, "tcp://198.51.100.11:2376");
+        assert_eq!(res.engine.subnet_pool, (10, 233));
+        assert!(!res.engine.is_local());
+        assert_eq!(
+            res.engine.tls.as_ref().map(|t| t.key.as_str()),
+            Some("/etc/a/key.pem")
+        );
+        assert_eq!(res.components[0].hosts, ["site-b"]);
+
+        let plain =
+            resolve(&parse_record("x.yaml", rec("    keystone: {}\n").as_bytes()).expect("parses"))
+                .expect("valid");
+        assert_eq!(plain.engine, EngineTarget::local());
+    }
+
+    #[test]
+    fn ssh_engines_unknown_hosts_and_split_clouds_are_refused() {
+        let ssh = rec("    keystone: {}\n").replace(
+            "  components:",
+            "  host: b\n  hosts:\n    b: {engine: ssh://ops@b}\n  components:",
+        );
+        let e = resolve(&parse_record("x.yaml", ssh.as_bytes()).expect("parses")).expect_err("ssh");
+        let first = e.first().expect("an error");
+        assert_eq!(first.field, "spec.hosts.b.engine");
+        assert!(first.message.contains("ssh:// engines are not supported"));
+
+        let unknown =
+            rec("    keystone: {}\n").replace("  components:", "  host: nowhere\n  components:");
+        let e = resolve(&parse_record("x.yaml", unknown.as_bytes()).expect("parses"))
+            .expect_err("unknown");
+        assert_eq!(e.first().expect("an error").field, "spec.host");
+
+        let split = rec("    mariadb: {}\n    keystone:\n      hosts: [local]\n").replace(
+            "  components:",
+            "  host: b\n  hosts:\n    b: {engine: tcp://b:2376}\n  components:",
+        );
+        let e =
+            resolve(&parse_record("x.yaml", split.as_bytes()).expect("parses")).expect_err("split");
+        let first = e.first().expect("an error");
+        assert_eq!(first.field, "spec.components.keystone.hosts");
+        assert!(first.message.contains("a cloud runs on one engine"));
+    }
+
+    #[test]
     fn misspelt_component_is_suggested() {
         let text = rec("    keystnoe: {}\n");
         let r = parse_record("x.yaml", text.as_bytes()).expect("parses");

@@ -90,8 +90,6 @@ struct StepOutcome {
 /// engine and copied to a remote one.
 pub struct Engine {
     pub(crate) docker: Docker,
-    /// The local engine, where images are built (the same client when local).
-    builder: Docker,
     /// Whether `docker` is a remote engine: files are copied into containers,
     /// images copied over.
     remote: bool,
@@ -129,7 +127,6 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let docker = Docker::connect().await?;
         Ok(Engine {
-            builder: docker.clone(),
             docker,
             remote: false,
             pool: ankyra_catalog::DEFAULT_SUBNET_POOL,
@@ -162,7 +159,6 @@ impl Engine {
         let docker = Docker::connect_to(&address).await?;
         Ok(Engine {
             docker,
-            builder: Docker::connect().await?,
             remote: true,
             pool: target.subnet_pool,
             state_dir,
@@ -350,9 +346,16 @@ impl Engine {
                 recipes.push(recipe);
             }
         }
+        // Images are built on the local engine; only a command that builds
+        // connects to it when the cloud is remote (status or plan need not).
+        let builder = if self.remote {
+            Docker::connect().await?
+        } else {
+            self.docker.clone()
+        };
         let reporter = ImageProgress(self.reporter.clone());
         ankyra_images::build(
-            &self.builder,
+            &builder,
             &recipes,
             &ankyra_images::BuildOptions::default(),
             &reporter,
@@ -368,7 +371,7 @@ impl Engine {
                     component: "images".into(),
                     message: format!("{image} → {}", self.docker.host()),
                 });
-                self.builder.copy_image(&self.docker, image).await?;
+                builder.copy_image(&self.docker, image).await?;
             }
         }
         Ok(())

@@ -52,7 +52,9 @@ as_server() {
     if [ "$(id -un)" = "$run_user" ]; then
         "$@"
     else
-        runuser -u "$run_user" -- "$@"
+        # From /: the server's user may not enter the caller's folder (a
+        # private temporary clone), and psql warns when it cannot.
+        (cd / && runuser -u "$run_user" -- "$@")
     fi
 }
 

@@ -105,4 +105,22 @@ pub enum EngineError {
         /// Why, and what to do.
         reason: String,
     },
+    /// The database volume has too little free space for a schema upgrade.
+    #[error("{component}: disk full: the database volume {volume} has {free_mib} MiB free of {size_mib} MiB; \
+             a schema upgrade of {component} asks for {need_mib} MiB free. {outcome} \
+             Free space on that volume or grow it, then run `ankyra apply` again")]
+    DiskFull {
+        /// The component being upgraded.
+        component: String,
+        /// The volume (its name in the container engine).
+        volume: String,
+        /// Free space measured, in MiB.
+        free_mib: u64,
+        /// The volume's size, in MiB.
+        size_mib: u64,
+        /// What the upgrade asks for, in MiB.
+        need_mib: u64,
+        /// Where the upgrade stands.
+        outcome: String,
+    },
 }

@@ -23,6 +23,7 @@ mod rollout;
 mod run;
 mod secrets;
 mod snapshot;
+mod space;
 mod status;
 
 pub use error::EngineError;

@@ -518,51 +518,24 @@ impl Engine {
                 )?;
             }
             // Snapshots first, one at a time: the store is not shared by the steps.
-            for (_, step) in &wave {
-                if let Some(id) = restore.get(&step.component) {
-                    let dump = store.snapshot(*id)?;
-                    self.reporter.event(Event::Progress {
+            for (i, step) in &wave {
+                let before = self
+                    .before_step(store, r, &p, step, &restore, revision, &mut snapshots)
+                    .await;
+                if let Err(e) = before {
+                    store.journal_step(
+                        op,
+                        index + *i as u32,
+                        &step.component,
+                        StepState::Failed,
+                        &e.to_string(),
+                    )?;
+                    self.reporter.event(Event::StepFailed {
                         component: step.component.clone(),
-                        message: format!(
-                            "restoring the database snapshot of migration {id} ({} bytes): later writes are lost",
-                            dump.len()
-                        ),
+                        reason: e.to_string(),
                     });
-                    let cx = self.context(r, &p.network, &p.secrets);
-                    self.restore(&p, &cx, &step.component, &dump).await?;
-                    if let Some((from, to)) = step.changes.iter().find_map(|ch| match ch {
-                        Change::Version { from, to, .. } => Some((from.clone(), to.clone())),
-                        _ => None,
-                    }) {
-                        // The schema is back at `to`: recorded, and final, as a migration down.
-                        store.record_migration(
-                            &r.cloud,
-                            &step.component,
-                            &from,
-                            &to,
-                            revision,
-                            &[],
-                        )?;
-                        store.finalize_migrations(&r.cloud, &step.component)?;
-                    }
-                } else if let Some((from, to)) = self.needs_snapshot(&p, step) {
-                    self.reporter.event(Event::Progress {
-                        component: step.component.clone(),
-                        message: "snapshot of its database before the schema upgrade".into(),
-                    });
-                    let cx = self.context(r, &p.network, &p.secrets);
-                    if let Some(bytes) = self.snapshot(&p, &cx, &step.component).await? {
-                        store.record_migration(
-                            &r.cloud,
-                            &step.component,
-                            &from,
-                            &to,
-                            revision,
-                            &bytes,
-                        )?;
-                        snapshots.push((step.component.clone(), bytes.len() as u64));
-                        crate::killpoint::hit("snapshot");
-                    }
+                    failure = Some(e);
+                    break 'waves;
                 }
             }
             let results = join_all(
@@ -680,6 +653,56 @@ impl Engine {
             parked: parked_out,
             snapshots,
         })
+    }
+
+    /// What comes before a step, one step at a time: the snapshot restore a
+    /// downgrade past a finalized schema asked for, or, before a schema
+    /// upgrade, a check of the database volume's free space and a snapshot.
+    #[allow(clippy::too_many_arguments)]
+    async fn before_step(
+        &self,
+        store: &mut dyn Store,
+        r: &ResolvedRecord,
+        p: &Prepared,
+        step: &Step,
+        restore: &BTreeMap<String, u64>,
+        revision: u64,
+        snapshots: &mut Vec<(String, u64)>,
+    ) -> Result<(), EngineError> {
+        if let Some(id) = restore.get(&step.component) {
+            let dump = store.snapshot(*id)?;
+            self.reporter.event(Event::Progress {
+                component: step.component.clone(),
+                message: format!(
+                    "restoring the database snapshot of migration {id} ({} bytes): later writes are lost",
+                    dump.len()
+                ),
+            });
+            let cx = self.context(r, &p.network, &p.secrets);
+            self.restore(p, &cx, &step.component, &dump).await?;
+            if let Some((from, to)) = step.changes.iter().find_map(|ch| match ch {
+                Change::Version { from, to, .. } => Some((from.clone(), to.clone())),
+                _ => None,
+            }) {
+                // The schema is back at `to`: recorded, and final, as a migration down.
+                store.record_migration(&r.cloud, &step.component, &from, &to, revision, &[])?;
+                store.finalize_migrations(&r.cloud, &step.component)?;
+            }
+        } else if let Some((from, to)) = self.needs_snapshot(p, step) {
+            // No snapshot for an upgrade the database volume has no room for.
+            self.check_schema_space(p, &step.component).await?;
+            self.reporter.event(Event::Progress {
+                component: step.component.clone(),
+                message: "snapshot of its database before the schema upgrade".into(),
+            });
+            let cx = self.context(r, &p.network, &p.secrets);
+            if let Some(bytes) = self.snapshot(p, &cx, &step.component).await? {
+                store.record_migration(&r.cloud, &step.component, &from, &to, revision, &bytes)?;
+                snapshots.push((step.component.clone(), bytes.len() as u64));
+                crate::killpoint::hit("snapshot");
+            }
+        }
+        Ok(())
     }
 
     /// A version change of a component with schema jobs, not undone by a
@@ -1013,11 +1036,7 @@ impl Engine {
                     }
                     if version_changed {
                         // Expand and migrate with the NEW image while the old version serves.
-                        let upgrade = catalog
-                            .component(&spec.name)
-                            .map(|(_, svc)| svc.upgrade_jobs(&spec.name, &cx))
-                            .unwrap_or_default();
-                        c.run_jobs(&upgrade.iter().collect::<Vec<_>>()).await?;
+                        self.schema_upgrade(p, &c, &spec.name, &cx).await?;
                         crate::killpoint::hit("schema");
                     }
                     let rolled = self.roll(p, &c, &existing, next).await?;
@@ -1036,11 +1055,7 @@ impl Engine {
             }
             StepKind::Replace => {
                 if version_changed {
-                    let upgrade = catalog
-                        .component(&spec.name)
-                        .map(|(_, svc)| svc.upgrade_jobs(&spec.name, &cx))
-                        .unwrap_or_default();
-                    c.run_jobs(&upgrade.iter().collect::<Vec<_>>()).await?;
+                    self.schema_upgrade(p, &c, &spec.name, &cx).await?;
                 }
                 for old in &existing {
                     c.remove(old).await?;
@@ -1074,6 +1089,30 @@ impl Engine {
             seconds: started.elapsed().as_secs_f64(),
         });
         Ok(out)
+    }
+
+    /// The schema jobs of an upgrade, after a last look at the database
+    /// volume (it may have filled since the snapshot); a job that fails for
+    /// lack of space says so.
+    async fn schema_upgrade(
+        &self,
+        p: &Prepared,
+        c: &Component<'_>,
+        component: &str,
+        cx: &CloudContext,
+    ) -> Result<(), EngineError> {
+        let jobs = Catalog::get()
+            .component(component)
+            .map(|(_, svc)| svc.upgrade_jobs(component, cx))
+            .unwrap_or_default();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.check_schema_space(p, component).await?;
+        match c.run_jobs(&jobs.iter().collect::<Vec<_>>()).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.explain_job_failure(p, component, e).await),
+        }
     }
 
     /// Rewrites haproxy.cfg from the running API instances (parked ones

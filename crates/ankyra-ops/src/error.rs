@@ -150,8 +150,12 @@ impl OpsError {
             | OpsError::StoredRecord { .. }
             | OpsError::Runtime { .. }
             | OpsError::Http(_) => 3,
-            // A failed gate was rolled back automatically: the cloud serves as before.
-            OpsError::Engine(ankyra_engine::EngineError::GateFailed { .. }) => 1,
+            // A failed gate was rolled back automatically, and a full database
+            // volume stops an upgrade before it goes on: the cloud serves as before.
+            OpsError::Engine(
+                ankyra_engine::EngineError::GateFailed { .. }
+                | ankyra_engine::EngineError::DiskFull { .. },
+            ) => 1,
             OpsError::FleetHalted { .. } => 1,
             OpsError::Engine(ankyra_engine::EngineError::Refused { .. }) => 2,
             OpsError::Engine(_) => 3,

@@ -174,6 +174,74 @@ impl Engine {
         result
     }
 
+    /// Runs `cmd` in the running container `id`; its exit code and output.
+    pub fn exec(&self, id: &str, cmd: &[&str]) -> Result<(i64, String)> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        self.rt
+            .block_on(async {
+                let exec = self
+                    .docker
+                    .create_exec(
+                        id,
+                        CreateExecOptions {
+                            cmd: Some(cmd.iter().map(|c| c.to_string()).collect()),
+                            attach_stdout: Some(true),
+                            attach_stderr: Some(true),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                let mut output = String::new();
+                if let StartExecResults::Attached { output: mut s, .. } =
+                    self.docker.start_exec(&exec.id, None).await?
+                {
+                    while let Some(chunk) = s.next().await {
+                        output.push_str(&chunk?.to_string());
+                    }
+                }
+                let code = self.docker.inspect_exec(&exec.id).await?.exit_code;
+                Ok::<_, bollard::errors::Error>((code.unwrap_or(-1), output))
+            })
+            .with_context(|| format!("running {cmd:?} in container {id}"))
+    }
+
+    /// Creates a volume of the `local` driver with mount options (a device and
+    /// its filesystem type: a volume on a disk of its own), labelled like the
+    /// cloud's so `destroy --purge` removes it.
+    pub fn create_device_volume(
+        &self,
+        name: &str,
+        cloud: &str,
+        device: &str,
+        fs_type: &str,
+    ) -> Result<()> {
+        let opts = bollard::volume::CreateVolumeOptions {
+            name: name.to_string(),
+            driver: "local".to_string(),
+            driver_opts: HashMap::from([
+                ("type".to_string(), fs_type.to_string()),
+                ("device".to_string(), device.to_string()),
+            ]),
+            labels: HashMap::from([(LABEL_CLOUD.to_string(), cloud.to_string())]),
+        };
+        self.rt
+            .block_on(self.docker.create_volume(opts))
+            .with_context(|| format!("creating volume {name} on {device}"))?;
+        Ok(())
+    }
+
+    /// Removes a volume (absent is fine).
+    pub fn remove_volume(&self, name: &str) -> Result<()> {
+        match self.rt.block_on(self.docker.remove_volume(name, None)) {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing volume {name}")),
+        }
+    }
+
     /// Force-removes a container (killing it if it runs). Its anonymous volumes stay.
     pub fn remove(&self, id: &str) -> Result<()> {
         let opts = RemoveContainerOptions {

@@ -6,6 +6,7 @@
 //! - [`Serve`]: `ankyra serve` as a child process, stopped with SIGTERM by its PID.
 //! - [`status::Status`]: the parsed `ankyra status -o json`.
 //! - `engine::Engine` (feature `docker`): inspect, stop, start, kill and remove containers.
+//! - [`disk::LoopDisk`]: a small ext4 disk on a loop device, for a volume a test fills.
 //! - [`secrets`]: a cloud's generated secrets, read from its store, and a search that
 //!   names where one shows up without printing it.
 //!
@@ -14,6 +15,7 @@
 
 pub mod cloud;
 pub mod clouds;
+pub mod disk;
 #[cfg(feature = "docker")]
 pub mod engine;
 #[cfg(feature = "docker")]

@@ -5,8 +5,11 @@
 //! version is in rotation in HAProxy, the users and project made before still exist,
 //! and a token issued before still validates. Then a rollback (a bake-window switch)
 //! returns to 27.1.0, again with exactly one version in rotation, for the next point.
-//! Then two faults during an upgrade: HAProxy restarting while Ankyra drives its
-//! runtime API, and MariaDB restarting during the schema jobs.
+//! Then faults during an upgrade: HAProxy restarting while Ankyra drives its
+//! runtime API, MariaDB restarting during the schema jobs, and MariaDB's data
+//! volume (a 768 MiB ext4 disk of its own, on a loop device) full, once before
+//! the upgrade and once filled while it runs (after its snapshot, at the
+//! test-only pause point `ANKYRA_TEST_PAUSE_AT=snapshot`).
 #![cfg(feature = "docker")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +17,7 @@ use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
+use ankyra_e2e::disk::LoopDisk;
 use ankyra_e2e::load::Keystone;
 use ankyra_e2e::{e2e_log, Cloud};
 use anyhow::{bail, ensure, Context, Result};
@@ -108,9 +112,20 @@ fn one_version_serves(cloud: &Cloud, vip: &str) -> Result<String> {
 
 #[test]
 fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<()> {
+    // Dropped after the cloud (declared first): the volume on it goes with the cloud.
+    let disk = LoopDisk::create("mariadb", 768)?;
     let mut cloud = Cloud::init()?;
     let name = cloud.name.clone();
     std::fs::write(&cloud.record, record(&name))?;
+    // MariaDB's data on a disk of its own, as an operator gives a database: the
+    // volume exists before the deploy, and Ankyra uses it.
+    let engine = ankyra_e2e::engine::Engine::connect()?;
+    engine.create_device_volume(
+        &format!("ankyra-{name}-mariadb-data"),
+        &name,
+        &disk.device,
+        "ext4",
+    )?;
     let out = cloud.apply("e2e: deploy")?;
     ensure!(out.success(), "deploy failed:\n{}", out.describe_failure());
     let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
@@ -206,7 +221,6 @@ fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<
     // Faults during an upgrade: HAProxy restarts while Ankyra drives its runtime API,
     // then MariaDB restarts while the schema jobs run. Each upgrade must end complete or
     // cleanly rolled back with its reason, and exactly one version in rotation.
-    let engine = ankyra_e2e::engine::Engine::connect()?;
     for (component, when) in [("haproxy", "to HAProxy"), ("mariadb", "db_sync --expand")] {
         let to = NEW;
         e2e_log!("=== {component} restarts during an upgrade to {to}");
@@ -245,7 +259,183 @@ fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<
         ensure!(one_version_serves(&cloud, &vip)? == OLD);
         e2e_log!("=== ok: {component} restarted, {to} served, rolled back");
     }
+
+    disk_full_during_upgrades(&mut cloud, &engine, &k, &token, &users)
+}
+
+/// MariaDB's volume full before an upgrade, then filled while one runs: each
+/// upgrade stops with the reason (disk full, the volume, its free space), the
+/// old version alone serves, nothing is lost; with space freed, the upgrade
+/// completes and rolls back.
+fn disk_full_during_upgrades(
+    cloud: &mut Cloud,
+    engine: &ankyra_e2e::engine::Engine,
+    k: &Keystone,
+    token: &str,
+    users: &[String],
+) -> Result<()> {
+    let name = cloud.name.clone();
+    let vip = k.vip();
+    let volume = format!("ankyra-{name}-mariadb-data");
+    let db = engine
+        .containers(&name, Some("mariadb"))?
+        .first()
+        .and_then(|c| c.id.clone())
+        .context("no mariadb container")?;
+    let arg = format!("keystone={NEW}");
+    let out = cloud.ankyra_run(&["set", &name, &arg], Duration::from_secs(60), false)?;
+    ensure!(out.success(), "set failed:\n{}", out.describe_failure());
+
+    e2e_log!("=== the database volume is full before an upgrade");
+    fill(engine, &db)?;
+    let out = cloud.ankyra_run(&["apply", &name], Duration::from_secs(900), true)?;
+    expect_disk_full(&out, &volume)?;
+    ensure!(
+        !out.stderr.contains("snapshot of its database"),
+        "a snapshot was taken for an upgrade with no room:\n{}",
+        out.stderr
+    );
+    intact(cloud, k, token, users, OLD)?;
+    e2e_log!("=== ok: refused before anything changed, {OLD} serves");
+
+    e2e_log!("=== the database volume fills during an upgrade (after its snapshot)");
+    unfill(engine, &db)?;
+    let pause = tempfile::tempdir()?;
+    let mut child = cloud
+        .ankyra_cmd(&["apply", &name, "--no-progress"])
+        .env("ANKYRA_TEST_PAUSE_AT", "snapshot")
+        .env("ANKYRA_TEST_PAUSE_DIR", pause.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("spawning ankyra apply")?;
+    let reached = pause.path().join("snapshot.reached");
+    let started = Instant::now();
+    while !reached.exists() {
+        if let Some(status) = child.try_wait()? {
+            bail!("the apply ended ({status}) before its snapshot");
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the apply never reached its snapshot"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    fill(engine, &db)?;
+    std::fs::write(pause.path().join("snapshot.go"), b"")?;
+    let done = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+    eprintln!("{stderr}");
+    ensure!(
+        done.status.code() == Some(1),
+        "expected the upgrade to stop (exit 1), it ended with {:?}",
+        done.status
+    );
+    ensure!(
+        stderr.contains("disk full") && stderr.contains(&volume),
+        "the failure must say the disk is full and which volume:\n{stderr}"
+    );
+    ensure!(
+        stderr.contains("stopped before its schema jobs"),
+        "the upgrade must stop before its schema jobs:\n{stderr}"
+    );
+    intact(cloud, k, token, users, OLD)?;
+    let history = cloud.ankyra_run(&["history", &name], Duration::from_secs(60), false)?;
+    ensure!(
+        history.stdout.contains("failed"),
+        "the stopped revision must be marked failed:\n{}",
+        history.stdout
+    );
+    e2e_log!("=== ok: stopped after its snapshot, {OLD} serves");
+
+    e2e_log!("=== space freed: the same upgrade completes, then rolls back");
+    unfill(engine, &db)?;
+    let out = cloud.ankyra_run(&["apply", &name], Duration::from_secs(900), true)?;
+    ensure!(
+        out.success(),
+        "the apply after freeing space failed:\n{}",
+        out.describe_failure()
+    );
+    ensure!(
+        out.stderr.contains("MiB free of"),
+        "the apply must say what it measured:\n{}",
+        out.stderr
+    );
+    intact(cloud, k, token, users, NEW)?;
+    let out = cloud.ankyra_run(
+        &["rollback", &name, "keystone"],
+        Duration::from_secs(900),
+        true,
+    )?;
+    ensure!(
+        out.success(),
+        "rollback failed:\n{}",
+        out.describe_failure()
+    );
+    ensure!(one_version_serves(cloud, &vip)? == OLD);
+    e2e_log!("=== ok: disk full twice, clean both times; with room, {NEW} served, rolled back");
     Ok(())
+}
+
+const FILLER: &str = "/var/lib/mysql/ankyra-e2e-filler";
+
+/// Takes all but 1 MiB of the database volume's free space.
+fn fill(engine: &ankyra_e2e::engine::Engine, db: &str) -> Result<()> {
+    let script = format!(
+        "df -Pk /var/lib/mysql | tail -n 1 | {{ read fs size used avail rest; \
+         fallocate -l $(( (avail - 1024) * 1024 )) {FILLER}; }} && df -Pk /var/lib/mysql | tail -n 1"
+    );
+    let (code, out) = engine.exec(db, &["sh", "-c", &script])?;
+    ensure!(code == 0, "filling the volume failed ({code}): {out}");
+    e2e_log!("filled the database volume: {}", out.trim());
+    Ok(())
+}
+
+fn unfill(engine: &ankyra_e2e::engine::Engine, db: &str) -> Result<()> {
+    let (code, out) = engine.exec(db, &["rm", "-f", FILLER])?;
+    ensure!(code == 0, "freeing the volume failed ({code}): {out}");
+    Ok(())
+}
+
+fn expect_disk_full(out: &ankyra_e2e::process::Output, volume: &str) -> Result<()> {
+    ensure!(
+        out.status.code() == Some(1),
+        "expected the upgrade to stop (exit 1):\n{}",
+        out.describe_failure()
+    );
+    ensure!(
+        out.stderr.contains("disk full") && out.stderr.contains(volume),
+        "the failure must say the disk is full and which volume:\n{}",
+        out.stderr
+    );
+    Ok(())
+}
+
+/// Exactly `version` in rotation, every user and the project still there, the
+/// old token still valid.
+fn intact(
+    cloud: &mut Cloud,
+    k: &Keystone,
+    token: &str,
+    users: &[String],
+    version: &str,
+) -> Result<()> {
+    let serving = one_version_serves(cloud, &k.vip())?;
+    ensure!(
+        serving == version,
+        "expected {version} in rotation, {serving} serves"
+    );
+    let listed = cloud.openstack(&["user", "list", "-f", "value", "-c", "Name"])?;
+    for u in users {
+        ensure!(listed.lines().any(|l| l.trim() == u), "user {u} lost");
+    }
+    let projects = cloud.openstack(&["project", "list", "-f", "value", "-c", "Name"])?;
+    ensure!(
+        projects.lines().any(|l| l.trim() == "crash-project"),
+        "project lost"
+    );
+    k.validate(token)
+        .context("the old token no longer validates")
 }
 
 /// `ankyra apply CLOUD`, restarting `component`'s container when the apply's progress

@@ -145,7 +145,7 @@ impl Engine {
             component: component.into(),
             message: format!(
                 "database volume: {} MiB free of {} MiB, its databases take {} MiB",
-                mib(space.free_kib),
+                space.free_kib / 1024,
                 mib(space.size_kib),
                 mib(space.databases_kib)
             ),

@@ -296,6 +296,10 @@ fn disk_full_during_upgrades(
         out.stderr
     );
     intact(cloud, k, token, users, OLD)?;
+    ensure!(
+        health(cloud)? == "failed",
+        "the refused revision must be marked failed"
+    );
     e2e_log!("=== ok: refused before anything changed, {OLD} serves");
 
     e2e_log!("=== the database volume fills during an upgrade (after its snapshot)");
@@ -340,11 +344,9 @@ fn disk_full_during_upgrades(
         "the upgrade must stop before its schema jobs:\n{stderr}"
     );
     intact(cloud, k, token, users, OLD)?;
-    let history = cloud.ankyra_run(&["history", &name], Duration::from_secs(60), false)?;
     ensure!(
-        history.stdout.contains("failed"),
-        "the stopped revision must be marked failed:\n{}",
-        history.stdout
+        health(cloud)? == "failed",
+        "the stopped revision must be marked failed"
     );
     e2e_log!("=== ok: stopped after its snapshot, {OLD} serves");
 
@@ -375,6 +377,22 @@ fn disk_full_during_upgrades(
     ensure!(one_version_serves(cloud, &vip)? == OLD);
     e2e_log!("=== ok: disk full twice, clean both times; with room, {NEW} served, rolled back");
     Ok(())
+}
+
+/// The cloud's health in `ankyra fleet ls -o json` (`failed`: its last apply failed).
+fn health(cloud: &Cloud) -> Result<String> {
+    let out = cloud.ankyra_run(
+        &["fleet", "ls", "-o", "json"],
+        Duration::from_secs(60),
+        false,
+    )?;
+    out.check()?;
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).context("fleet ls -o json")?;
+    rows.as_array()
+        .and_then(|rows| rows.iter().find(|r| r["cloud"] == cloud.name.as_str()))
+        .and_then(|r| r["health"].as_str())
+        .map(str::to_string)
+        .with_context(|| format!("no health for {} in:\n{}", cloud.name, out.stdout))
 }
 
 const FILLER: &str = "/var/lib/mysql/ankyra-e2e-filler";

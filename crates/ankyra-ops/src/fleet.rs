@@ -295,14 +295,9 @@ pub fn fleet_plan(
 /// Clouds in a fleet operation that is running or halted, with its id.
 fn busy_clouds(store: &dyn Store) -> Result<BTreeMap<String, u64>, OpsError> {
     let mut out = BTreeMap::new();
-    for op in store.fleet_ops()? {
-        if matches!(
-            op.state,
-            FleetOpState::Running | FleetOpState::Halted | FleetOpState::RollingBack
-        ) {
-            for m in &op.members {
-                out.entry(m.cloud.clone()).or_insert(op.id);
-            }
+    for op in store.unfinished_fleet_ops()? {
+        for m in &op.members {
+            out.entry(m.cloud.clone()).or_insert(op.id);
         }
     }
     Ok(out)
@@ -734,5 +729,55 @@ impl From<ankyra_fleet::WavesError> for OpsError {
             reason: e.to_string(),
             help: "cumulative targets such as 1,25%,100%: a count or a percentage of the selected clouds, growing, ending at 100%".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str) -> String {
+        format!(
+            "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: {name}\nspec:\n  release: \"2025.1\"\n  \
+             components:\n    mariadb: {{}}\n    memcached: {{}}\n    haproxy: {{}}\n    keystone:\n      \
+             version: 27.1.0\n"
+        )
+    }
+
+    /// A cloud in an unfinished fleet operation (running, halted, rolling
+    /// back) is refused by the next plan, naming the operation; once that
+    /// operation is done or rolled back, the cloud can be planned again.
+    #[test]
+    fn a_cloud_in_an_unfinished_fleet_operation_is_not_planned_again() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut store = ankyra_store::open(&dir.path().join("store.db").display().to_string())?;
+        for name in ["busy-a", "busy-b"] {
+            let file = dir.path().join(format!("{name}.yaml"));
+            std::fs::write(&file, record(name))?;
+            crate::commit(&mut *store, &file, "tester", "first")?;
+        }
+        let change = ["keystone=29.1.0".to_string()];
+        let plan = fleet_plan(&*store, "keystone<29", &change, None)?;
+        assert_eq!(plan.clouds.len(), 2);
+        let op = fleet_start(&mut *store, &plan, 1, "tester", None)?;
+        for state in FleetOpState::ALL {
+            store.set_fleet_op_state(op.id, *state)?;
+            let again = fleet_plan(&*store, "keystone<=29.1.0", &change, None);
+            if state.is_unfinished() {
+                let Err(OpsError::Fleet { reason, help }) = again else {
+                    panic!("{state}: expected a refusal, got {again:?}");
+                };
+                assert!(
+                    reason.contains(&format!("fleet operation {}, not finished", op.id)),
+                    "{state}: {reason}"
+                );
+                assert!(help.contains(&format!("fleet resume {}", op.id)), "{help}");
+            } else {
+                let plan = again?;
+                assert!(plan.clouds.is_empty(), "{state}: both already ask for it");
+                assert_eq!(plan.skipped.len(), 2, "{state}");
+            }
+        }
+        Ok(())
     }
 }

@@ -227,9 +227,35 @@ named_states! {
     }
 }
 
+impl FleetOpState {
+    /// Whether the operation still holds its clouds (not done, not rolled back).
+    pub fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            FleetOpState::Running | FleetOpState::Halted | FleetOpState::RollingBack
+        )
+    }
+}
+
+/// The SQL filter (both backends) for operations that are
+/// [`FleetOpState::is_unfinished`].
+pub(crate) const UNFINISHED: &str = "WHERE state IN ('running', 'halted', 'rolling-back')";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sql_filter_names_exactly_the_unfinished_states() {
+        for state in FleetOpState::ALL {
+            let quoted = format!("'{state}'");
+            assert_eq!(
+                UNFINISHED.contains(&quoted),
+                state.is_unfinished(),
+                "{state}"
+            );
+        }
+    }
 
     #[test]
     fn fleet_states_round_trip_through_their_names() {

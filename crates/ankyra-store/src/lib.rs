@@ -229,6 +229,10 @@ pub trait Store: Send {
     fn fleet_op(&self, id: u64) -> Result<FleetOp, StoreError>;
     /// Every fleet operation with its members, newest first.
     fn fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError>;
+    /// The fleet operations not finished (running, halted or rolling back)
+    /// with their members, newest first: what a new fleet change must not
+    /// overlap. Reads only those, however long the history.
+    fn unfinished_fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError>;
     /// Sets where one member of a fleet operation stands and why (`reason`
     /// replaces any earlier one), stamping the time.
     /// [`StoreError::UnknownFleetOp`] or [`StoreError::UnknownFleetMember`]

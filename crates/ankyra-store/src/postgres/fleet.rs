@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::fleet::UNFINISHED;
+
 use postgres::{Client, GenericClient, IsolationLevel, Row};
 
 use super::records::{revision_columns, revision_from};
@@ -309,16 +311,25 @@ pub(super) fn get(client: &mut Client, id: u64) -> Result<FleetOp, StoreError> {
     Ok(op)
 }
 
-/// Two queries for all operations, not one per operation.
-pub(super) fn list(client: &mut Client) -> Result<Vec<FleetOp>, StoreError> {
+/// Two queries for all operations (or only the unfinished ones), not one
+/// per operation.
+pub(super) fn list(client: &mut Client, unfinished: bool) -> Result<Vec<FleetOp>, StoreError> {
+    let (which, members) = if unfinished {
+        (
+            format!("{UNFINISHED} ORDER BY id DESC"),
+            format!("WHERE op IN (SELECT id FROM fleet_ops {UNFINISHED})"),
+        )
+    } else {
+        ("ORDER BY id DESC".to_string(), String::new())
+    };
     let mut tx = read_only(client)?;
     let mut ops = tx
-        .query(&op_sql("ORDER BY id DESC"), &[])?
+        .query(&op_sql(&which), &[])?
         .iter()
         .map(op_from)
         .collect::<Result<Vec<_>, StoreError>>()?;
     let position: HashMap<u64, usize> = ops.iter().enumerate().map(|(i, op)| (op.id, i)).collect();
-    for row in tx.query(&member_sql(""), &[])? {
+    for row in tx.query(&member_sql(&members), &[])? {
         let (op, member) = member_from(&row)?;
         if let Some(&i) = position.get(&op) {
             ops[i].members.push(member);

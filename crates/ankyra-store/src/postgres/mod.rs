@@ -421,7 +421,10 @@ impl Store for PgStore {
         self.call(move |c| fleet::get(c, id))
     }
     fn fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError> {
-        self.call(fleet::list)
+        self.call(|c| fleet::list(c, false))
+    }
+    fn unfinished_fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError> {
+        self.call(|c| fleet::list(c, true))
     }
     fn set_fleet_member(
         &mut self,

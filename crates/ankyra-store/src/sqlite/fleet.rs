@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::fleet::UNFINISHED;
+
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
@@ -252,18 +254,25 @@ pub(super) fn get(conn: &Connection, id: u64) -> Result<FleetOp, StoreError> {
     Ok(op)
 }
 
-/// Two queries for all operations, not one per operation.
-pub(super) fn list(conn: &Connection) -> Result<Vec<FleetOp>, StoreError> {
+/// Two queries for all operations (or only the unfinished ones), not one
+/// per operation.
+pub(super) fn list(conn: &Connection, unfinished: bool) -> Result<Vec<FleetOp>, StoreError> {
+    let which = if unfinished { UNFINISHED } else { "" };
     let tx = conn.unchecked_transaction()?;
     let mut statement = tx.prepare(&format!(
-        "SELECT {OP_COLUMNS} FROM fleet_ops ORDER BY id DESC"
+        "SELECT {OP_COLUMNS} FROM fleet_ops {which} ORDER BY id DESC"
     ))?;
     let mut ops = statement
         .query_map([], op_from)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     drop(statement);
+    let members = if unfinished {
+        format!("WHERE op IN (SELECT id FROM fleet_ops {UNFINISHED})")
+    } else {
+        String::new()
+    };
     let mut statement = tx.prepare(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM fleet_members ORDER BY op, wave, cloud"
+        "SELECT {MEMBER_COLUMNS} FROM fleet_members {members} ORDER BY op, wave, cloud"
     ))?;
     let position: HashMap<u64, usize> = ops.iter().enumerate().map(|(i, op)| (op.id, i)).collect();
     for row in statement.query_map([], member_from)? {

@@ -346,7 +346,10 @@ impl Store for SqliteStore {
         fleet::get(&self.conn, id)
     }
     fn fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError> {
-        fleet::list(&self.conn)
+        fleet::list(&self.conn, false)
+    }
+    fn unfinished_fleet_ops(&self) -> Result<Vec<FleetOp>, StoreError> {
+        fleet::list(&self.conn, true)
     }
     fn set_fleet_member(
         &mut self,

@@ -442,6 +442,42 @@ pub fn fleet_ops_are_listed_newest_first<S: Store>(make: &Make<'_, S>) {
     assert_eq!(ops_of(&make(), "newest "), created);
 }
 
+/// Only the operations still holding their clouds (running, halted, rolling
+/// back) are unfinished; done and rolled-back ones are left out, members and all.
+pub fn only_unfinished_fleet_ops_are_listed_as_such<S: Store>(make: &Make<'_, S>) {
+    let mut store = make();
+    let mut by_state = BTreeMap::new();
+    for state in FleetOpState::ALL {
+        let cloud = format!("unfinished-{state}");
+        put_with(&mut store, &cloud, "27.0.2", &[]);
+        let selector = format!("unfinished {state}");
+        let op = store
+            .create_fleet_op(fleet_op_of(&selector, "29.1.0", &[(&cloud, 1, 1)]))
+            .expect("create");
+        store.set_fleet_op_state(op.id, *state).expect("set state");
+        by_state.insert(op.id, (*state, cloud));
+    }
+    let listed: Vec<FleetOp> = make()
+        .unfinished_fleet_ops()
+        .expect("unfinished_fleet_ops")
+        .into_iter()
+        .filter(|op| op.selector.starts_with("unfinished "))
+        .collect();
+    let mut expected: Vec<u64> = by_state
+        .iter()
+        .filter(|(_, (state, _))| state.is_unfinished())
+        .map(|(id, _)| *id)
+        .collect();
+    expected.reverse();
+    assert_eq!(listed.iter().map(|op| op.id).collect::<Vec<_>>(), expected);
+    for op in &listed {
+        let (state, cloud) = &by_state[&op.id];
+        assert_eq!(op.state, *state);
+        assert_eq!(op.members.len(), 1, "{state}: its member comes with it");
+        assert_eq!(&op.members[0].cloud, cloud);
+    }
+}
+
 /// Fleet operations racing for one cloud, each on top of the revision all of
 /// them read: exactly one is stored, every other is refused whole.
 pub fn of_fleet_ops_racing_for_one_cloud_exactly_one_stores<S: Store>(make: &Make<'_, S>) {

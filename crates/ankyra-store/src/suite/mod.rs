@@ -78,6 +78,7 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
         a_fleet_op_is_created_read_and_updated,
         a_fleet_op_is_all_or_nothing,
         fleet_ops_are_listed_newest_first,
+        only_unfinished_fleet_ops_are_listed_as_such,
         of_fleet_ops_racing_for_one_cloud_exactly_one_stores,
         a_fleet_op_lock_works_like_a_cloud_lock,
     ]

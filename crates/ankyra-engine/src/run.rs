@@ -523,17 +523,7 @@ impl Engine {
                     .before_step(store, r, &p, step, &restore, revision, &mut snapshots)
                     .await;
                 if let Err(e) = before {
-                    store.journal_step(
-                        op,
-                        index + *i as u32,
-                        &step.component,
-                        StepState::Failed,
-                        &e.to_string(),
-                    )?;
-                    self.reporter.event(Event::StepFailed {
-                        component: step.component.clone(),
-                        reason: e.to_string(),
-                    });
+                    self.step_failed(store, op, index + *i as u32, &step.component, &e)?;
                     failure = Some(e);
                     break 'waves;
                 }
@@ -608,17 +598,7 @@ impl Engine {
                         )?
                     }
                     Err(e) => {
-                        store.journal_step(
-                            op,
-                            index + *i as u32,
-                            &step.component,
-                            StepState::Failed,
-                            &e.to_string(),
-                        )?;
-                        self.reporter.event(Event::StepFailed {
-                            component: step.component.clone(),
-                            reason: e.to_string(),
-                        });
+                        self.step_failed(store, op, index + *i as u32, &step.component, &e)?;
                         failure.get_or_insert(e);
                     }
                 }
@@ -653,6 +633,23 @@ impl Engine {
             parked: parked_out,
             snapshots,
         })
+    }
+
+    /// Journals a step as failed with its reason, and says so.
+    fn step_failed(
+        &self,
+        store: &mut dyn Store,
+        op: u64,
+        n: u32,
+        component: &str,
+        e: &EngineError,
+    ) -> Result<(), EngineError> {
+        store.journal_step(op, n, component, StepState::Failed, &e.to_string())?;
+        self.reporter.event(Event::StepFailed {
+            component: component.into(),
+            reason: e.to_string(),
+        });
+        Ok(())
     }
 
     /// What comes before a step, one step at a time: the snapshot restore a

@@ -174,39 +174,9 @@ fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<
             "the apply after a kill at `{point}` failed:\n{}",
             out.describe_failure()
         );
-        ensure!(
-            one_version_serves(&cloud, &vip)? == NEW,
-            "after the kill at `{point}` and a new apply, expected {NEW} in rotation"
-        );
-        let listed = cloud.openstack(&["user", "list", "-f", "value", "-c", "Name"])?;
-        for u in &users {
-            ensure!(
-                listed.lines().any(|l| l.trim() == u),
-                "user {u} lost after `{point}`"
-            );
-        }
-        let projects = cloud.openstack(&["project", "list", "-f", "value", "-c", "Name"])?;
-        ensure!(
-            projects.lines().any(|l| l.trim() == "crash-project"),
-            "project lost after `{point}`"
-        );
-        k.validate(&token)
-            .with_context(|| format!("the old token no longer validates after `{point}`"))?;
-
-        let out = cloud.ankyra_run(
-            &["rollback", &name, "keystone"],
-            Duration::from_secs(900),
-            true,
-        )?;
-        ensure!(
-            out.success(),
-            "rollback after `{point}` failed:\n{}",
-            out.describe_failure()
-        );
-        ensure!(
-            one_version_serves(&cloud, &vip)? == OLD,
-            "after the rollback, expected {OLD} in rotation"
-        );
+        intact(&mut cloud, &k, &token, &users, NEW)
+            .with_context(|| format!("after the kill at `{point}` and a new apply"))?;
+        rollback_keystone(&cloud, &vip).with_context(|| format!("after `{point}`"))?;
         passed.push(*point);
         e2e_log!("=== ok: kill point `{point}`");
     }
@@ -246,17 +216,7 @@ fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<
             ensure!(one_version_serves(&cloud, &vip)? == to);
         }
         k.validate(&token)?;
-        let out = cloud.ankyra_run(
-            &["rollback", &name, "keystone"],
-            Duration::from_secs(900),
-            true,
-        )?;
-        ensure!(
-            out.success(),
-            "rollback after the fault failed:\n{}",
-            out.describe_failure()
-        );
-        ensure!(one_version_serves(&cloud, &vip)? == OLD);
+        rollback_keystone(&cloud, &vip).with_context(|| format!("after {component} restarted"))?;
         e2e_log!("=== ok: {component} restarted, {to} served, rolled back");
     }
 
@@ -289,17 +249,13 @@ fn disk_full_during_upgrades(
     e2e_log!("=== the database volume is full before an upgrade");
     fill(engine, &db)?;
     let out = cloud.ankyra_run(&["apply", &name], Duration::from_secs(900), true)?;
-    expect_disk_full(&out, &volume)?;
+    expect_disk_full(cloud, out.status.code(), &out.stderr, &volume)?;
     ensure!(
         !out.stderr.contains("snapshot of its database"),
         "a snapshot was taken for an upgrade with no room:\n{}",
         out.stderr
     );
     intact(cloud, k, token, users, OLD)?;
-    ensure!(
-        health(cloud)? == "failed",
-        "the refused revision must be marked failed"
-    );
     e2e_log!("=== ok: refused before anything changed, {OLD} serves");
 
     e2e_log!("=== the database volume fills during an upgrade (after its snapshot)");
@@ -330,24 +286,12 @@ fn disk_full_during_upgrades(
     let done = child.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
     eprintln!("{stderr}");
-    ensure!(
-        done.status.code() == Some(1),
-        "expected the upgrade to stop (exit 1), it ended with {:?}",
-        done.status
-    );
-    ensure!(
-        stderr.contains("disk full") && stderr.contains(&volume),
-        "the failure must say the disk is full and which volume:\n{stderr}"
-    );
+    expect_disk_full(cloud, done.status.code(), &stderr, &volume)?;
     ensure!(
         stderr.contains("stopped before its schema jobs"),
         "the upgrade must stop before its schema jobs:\n{stderr}"
     );
     intact(cloud, k, token, users, OLD)?;
-    ensure!(
-        health(cloud)? == "failed",
-        "the stopped revision must be marked failed"
-    );
     e2e_log!("=== ok: stopped after its snapshot, {OLD} serves");
 
     e2e_log!("=== space freed: the same upgrade completes, then rolls back");
@@ -364,8 +308,15 @@ fn disk_full_during_upgrades(
         out.stderr
     );
     intact(cloud, k, token, users, NEW)?;
+    rollback_keystone(cloud, &vip).context("after the disk was freed")?;
+    e2e_log!("=== ok: disk full twice, clean both times; with room, {NEW} served, rolled back");
+    Ok(())
+}
+
+/// `ankyra rollback CLOUD keystone`: it succeeds and exactly OLD serves.
+fn rollback_keystone(cloud: &Cloud, vip: &str) -> Result<()> {
     let out = cloud.ankyra_run(
-        &["rollback", &name, "keystone"],
+        &["rollback", &cloud.name, "keystone"],
         Duration::from_secs(900),
         true,
     )?;
@@ -374,8 +325,11 @@ fn disk_full_during_upgrades(
         "rollback failed:\n{}",
         out.describe_failure()
     );
-    ensure!(one_version_serves(cloud, &vip)? == OLD);
-    e2e_log!("=== ok: disk full twice, clean both times; with room, {NEW} served, rolled back");
+    let serving = one_version_serves(cloud, vip)?;
+    ensure!(
+        serving == OLD,
+        "after the rollback, expected {OLD} in rotation, {serving} serves"
+    );
     Ok(())
 }
 
@@ -415,16 +369,20 @@ fn unfill(engine: &ankyra_e2e::engine::Engine, db: &str) -> Result<()> {
     Ok(())
 }
 
-fn expect_disk_full(out: &ankyra_e2e::process::Output, volume: &str) -> Result<()> {
+/// The apply stopped with exit 1, saying the disk is full and which volume,
+/// and its revision is marked failed.
+fn expect_disk_full(cloud: &Cloud, code: Option<i32>, stderr: &str, volume: &str) -> Result<()> {
     ensure!(
-        out.status.code() == Some(1),
-        "expected the upgrade to stop (exit 1):\n{}",
-        out.describe_failure()
+        code == Some(1),
+        "expected the upgrade to stop (exit 1), it ended with {code:?}:\n{stderr}"
     );
     ensure!(
-        out.stderr.contains("disk full") && out.stderr.contains(volume),
-        "the failure must say the disk is full and which volume:\n{}",
-        out.stderr
+        stderr.contains("disk full") && stderr.contains(volume),
+        "the failure must say the disk is full and which volume:\n{stderr}"
+    );
+    ensure!(
+        health(cloud)? == "failed",
+        "the stopped revision must be marked failed"
     );
     Ok(())
 }

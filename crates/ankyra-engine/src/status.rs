@@ -40,7 +40,9 @@ pub struct ComponentStatus {
     pub instances: u32,
     /// Running instances whose health check passes.
     pub healthy: u32,
-    /// `healthy`, `degraded` (fewer healthy than asked) or `missing` (none runs).
+    /// `healthy`, `starting` (the rest are running and not checked by Docker yet:
+    /// its first health check comes 10 s after a start), `degraded` (fewer
+    /// healthy than asked) or `missing` (none runs).
     pub health: String,
     /// Its containers (parked ones included).
     pub containers: Vec<ContainerStatus>,
@@ -119,11 +121,14 @@ pub fn report(
                 Some(_) => Some("mixed".to_string()),
                 None => None,
             };
+            let starting = live.iter().filter(|c| c.health == "starting").count() as u32;
             let desired_instances = want.map(|w| w.replicas).unwrap_or(0);
             let health = if live.is_empty() && desired_instances > 0 {
                 "missing"
-            } else if healthy < desired_instances || want.is_none() {
+            } else if want.is_none() || healthy + starting < desired_instances {
                 "degraded"
+            } else if healthy < desired_instances {
+                "starting"
             } else {
                 "healthy"
             };
@@ -151,4 +156,77 @@ pub fn report(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use super::*;
+
+    fn keystone(replicas: u32) -> ResolvedRecord {
+        let text = format!(
+            "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: st\nspec:\n  release: \"2025.1\"\n  \
+             components:\n    keystone:\n      version: 27.1.0\n      replicas: {replicas}\n"
+        );
+        let record = ankyra_model::parse_record("st.yaml", text.as_bytes()).expect("a record");
+        ankyra_catalog::resolve(&record).expect("resolves")
+    }
+
+    fn instance(n: u32, state: &str, health: &str) -> ContainerInfo {
+        ContainerInfo {
+            id: format!("id{n}"),
+            name: format!("st-keystone-{n}"),
+            image: "ankyra/keystone:27.1.0".into(),
+            image_id: String::new(),
+            labels: HashMap::from([(LABEL_VERSION.to_string(), "27.1.0".to_string())]),
+            state: state.into(),
+            health: health.into(),
+            addresses: HashMap::new(),
+            created: 0,
+        }
+    }
+
+    fn health_of(replicas: u32, instances: &[(&str, &str)]) -> (String, u32) {
+        let list = instances
+            .iter()
+            .enumerate()
+            .map(|(i, (state, health))| instance(i as u32 + 1, state, health))
+            .collect();
+        let running = BTreeMap::from([("keystone".to_string(), list)]);
+        let report = report(&keystone(replicas), &running, &BTreeSet::new());
+        let k = report
+            .iter()
+            .find(|c| c.name == "keystone")
+            .expect("keystone is reported");
+        (k.health.clone(), k.healthy)
+    }
+
+    #[test]
+    fn instances_docker_has_not_checked_yet_are_starting_not_degraded() {
+        let h = |list: &[(&str, &str)]| health_of(2, list).0;
+        assert_eq!(
+            h(&[("running", "healthy"), ("running", "healthy")]),
+            "healthy"
+        );
+        assert_eq!(
+            h(&[("running", "healthy"), ("running", "starting")]),
+            "starting"
+        );
+        assert_eq!(
+            h(&[("running", "starting"), ("running", "starting")]),
+            "starting"
+        );
+        assert_eq!(
+            h(&[("running", "healthy"), ("running", "unhealthy")]),
+            "degraded"
+        );
+        assert_eq!(h(&[("running", "healthy"), ("exited", "none")]), "degraded");
+        assert_eq!(h(&[("running", "healthy")]), "degraded");
+        assert_eq!(h(&[]), "missing");
+        assert_eq!(
+            health_of(2, &[("running", "starting"), ("running", "healthy")]).1,
+            1
+        );
+    }
 }

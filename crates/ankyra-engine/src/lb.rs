@@ -112,16 +112,28 @@ impl RuntimeApi {
             let mut stream = TcpStream::connect(&self.address)
                 .await
                 .map_err(|e| fail(format!("{UNREACHABLE} {}: {e}", self.address)))?;
+            // Dropped before any answer (HAProxy died mid-call): as unreachable as refused.
+            let dropped = |e: std::io::Error| {
+                if is_dropped(&e) {
+                    fail(format!(
+                        "{UNREACHABLE} {}: connection dropped: {e}",
+                        self.address
+                    ))
+                } else {
+                    fail(e.to_string())
+                }
+            };
             stream
                 .write_all(format!("{command}\n").as_bytes())
                 .await
-                .map_err(|e| fail(e.to_string()))?;
-            let mut answer = String::new();
-            stream
-                .read_to_string(&mut answer)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            Ok::<String, EngineError>(answer)
+                .map_err(dropped)?;
+            let mut answer = Vec::new();
+            match stream.read_to_end(&mut answer).await {
+                Ok(_) => {}
+                Err(e) if answer.is_empty() => return Err(dropped(e)),
+                Err(e) => return Err(fail(e.to_string())),
+            }
+            Ok::<String, EngineError>(String::from_utf8_lossy(&answer).into_owned())
         };
         let answer = tokio::time::timeout(CALL_TIMEOUT, exchange)
             .await
@@ -257,6 +269,15 @@ impl RuntimeApi {
 }
 
 /// Parses `show stat` CSV: `# pxname,svname,...` then one line per proxy and server.
+/// A connection HAProxy closed under us, as a restart does.
+fn is_dropped(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+    )
+}
+
 pub fn parse_stat(csv: &str) -> Vec<ServerStat> {
     let mut lines = csv.lines();
     let Some(header) = lines.next() else {
@@ -337,6 +358,34 @@ keystone,BACKEND,0,0,0,1,400,3,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,30,0,,1,2,0,,3,,1,0,
         let err = api.call("set server keystone/k9 state ready").await;
         assert!(
             matches!(err, Err(EngineError::LoadBalancer { ref detail, .. }) if detail.contains("No such server"))
+        );
+        server.await.expect("server");
+    }
+
+    #[tokio::test]
+    async fn a_connection_reset_before_the_answer_is_retried() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            // First call: read the command, then reset (SO_LINGER 0), as a dying HAProxy.
+            let (s, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 256];
+            let mut s = s;
+            let _ = s.read(&mut buf).await;
+            s.set_zero_linger().expect("linger");
+            drop(s);
+            // Its retry gets an answer.
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let _ = s.read(&mut buf).await;
+            s.write_all(b"# pxname,svname\n").await.expect("write");
+        });
+        let api = RuntimeApi::at(&addr.to_string());
+        let answer = api.call("show stat").await;
+        assert!(
+            matches!(answer.as_deref(), Ok("# pxname,svname\n")),
+            "{answer:?}"
         );
         server.await.expect("server");
     }

@@ -78,7 +78,16 @@ fn in_rotation(vip: &str) -> Result<BTreeSet<String>> {
 fn one_version_serves(cloud: &Cloud, vip: &str) -> Result<String> {
     let started = Instant::now();
     loop {
-        let servers = in_rotation(vip)?;
+        // HAProxy may still be restarting (a fault this test made): asked again.
+        let servers = match in_rotation(vip) {
+            Ok(servers) => servers,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                e2e_log!("HAProxy's runtime API: {e:#}; asking again");
+                std::thread::sleep(Duration::from_secs(2));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let status = cloud.status()?;
         let ks = status.component("keystone").context("keystone in status")?;
         let versions: BTreeMap<String, String> = ks

@@ -10,6 +10,7 @@
 pub const POINTS: &[&str] = &[
     "journaled",
     "snapshot",
+    "schema-checked",
     "schema",
     "instance-started",
     "instance-added",

@@ -1106,6 +1106,7 @@ impl Engine {
             return Ok(());
         }
         self.check_schema_space(p, component).await?;
+        crate::killpoint::hit("schema-checked");
         match c.run_jobs(&jobs.iter().collect::<Vec<_>>()).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self.explain_job_failure(p, component, e).await),

@@ -117,7 +117,11 @@ impl Engine {
         self.docker.remove_container(&name).await?;
         let spec = ContainerSpec {
             name: name.clone(),
-            image: p.images.get("mariadb").cloned().unwrap_or_default(),
+            image: p
+                .images
+                .get(ankyra_catalog::services::mariadb::COMPONENT)
+                .cloned()
+                .unwrap_or_default(),
             cmd: Some(job.command.clone()),
             binds,
             files: copied,

@@ -14,9 +14,6 @@ use crate::{naming, observe, EngineError};
 /// Never ask for less: InnoDB's logs and temporary files grow during an ALTER.
 const MIN_FREE_KIB: u64 = 64 * 1024;
 
-/// The component that holds every service's databases.
-const DATABASE: &str = "mariadb";
-
 /// Free space a schema upgrade of databases taking `databases_kib` asks for: an
 /// `ALTER TABLE … COPY` rebuilds a table beside the old one, so as much again
 /// as the databases take, and never less than MIN_FREE_KIB.
@@ -24,10 +21,10 @@ pub fn needed_kib(databases_kib: u64) -> u64 {
     databases_kib.max(MIN_FREE_KIB)
 }
 
-/// Whether a job's output says the disk (or a table on it) is full: the
-/// kernel's ENOSPC as Python and MariaDB print it, and MariaDB's own
+/// The first line of a job's output that says the disk (or a table on it) is
+/// full: the kernel's ENOSPC as Python and MariaDB print it, and MariaDB's own
 /// "table is full" (1114) and "disk full" (1021) errors.
-pub fn is_no_space(output: &str) -> bool {
+pub fn no_space_line(output: &str) -> Option<&str> {
     const MARKERS: &[&str] = &[
         "no space left on device",
         "errcode: 28",
@@ -37,18 +34,16 @@ pub fn is_no_space(output: &str) -> bool {
         "disk full",
         "disk got full",
     ];
-    let output = output.to_lowercase();
-    MARKERS.iter().any(|m| output.contains(m))
+    output.lines().find(|line| {
+        let line = line.to_lowercase();
+        MARKERS.iter().any(|m| line.contains(m))
+    })
 }
 
-/// Where a schema upgrade stood when the disk was found full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Measured before anything of the upgrade ran: nothing changed.
-    Before,
-    /// A schema job failed writing: part of the expand may be in place.
-    During,
-}
+/// Where the upgrade stands when the volume is found short before its jobs.
+const STOPPED_BEFORE: &str = "The upgrade stopped before its schema jobs: the schema is unchanged and the old version still serves.";
+/// Where it stands when a schema job failed writing (after the job and its line).
+const FAILED_WRITING: &str = "The old version still serves, on what the expand put in place (the old code runs on an expanded schema).";
 
 fn mib(kib: u64) -> u64 {
     kib.div_ceil(1024)
@@ -65,7 +60,10 @@ impl Engine {
         databases: &[&str],
     ) -> Option<Space> {
         let running = observe::containers(&self.docker, &p.cloud).await.ok()?;
-        let db = running.get(DATABASE)?.iter().find(|c| c.is_running())?;
+        let db = running
+            .get(mariadb::COMPONENT)?
+            .iter()
+            .find(|c| c.is_running())?;
         let note = |detail: String| {
             self.reporter.event(Event::Progress {
                 component: component.into(),
@@ -104,35 +102,34 @@ impl Engine {
         p: &Prepared,
         component: &str,
     ) -> Result<(), EngineError> {
-        let Some(space) = self.measure(p, component).await else {
-            return Ok(());
-        };
-        match self.disk_full(p, component, space, Stage::Before) {
-            Some(e) => Err(e),
-            None => Ok(()),
+        match self.measure(p, component).await {
+            Some(space) if space.free_kib < needed_kib(space.databases_kib) => {
+                Err(self.disk_full(p, component, space, STOPPED_BEFORE))
+            }
+            _ => Ok(()),
         }
     }
 
-    /// A schema job's failure, told as a full disk when its output says so and
-    /// the volume confirms it has less than the upgrade asks for.
+    /// A schema job's failure, told as a full disk (with what the volume
+    /// holds now) when its output says the disk was full: the job's word
+    /// stands even when the failed write gave back what it took.
     pub(crate) async fn explain_job_failure(
         &self,
         p: &Prepared,
         component: &str,
         e: EngineError,
     ) -> EngineError {
-        let EngineError::JobFailed { output, .. } = &e else {
+        let EngineError::JobFailed { job, output, .. } = &e else {
             return e;
         };
-        if !is_no_space(output) {
+        let Some(line) = no_space_line(output) else {
             return e;
+        };
+        let outcome = format!("`{job}` failed writing ({}). {FAILED_WRITING}", line.trim());
+        match self.measure(p, component).await {
+            Some(space) => self.disk_full(p, component, space, &outcome),
+            None => e,
         }
-        let Some(space) = self.measure(p, component).await else {
-            return e;
-        };
-        // The job's word stands even when the failed write gave back what it took.
-        self.disk_full(p, component, space, Stage::During)
-            .unwrap_or(e)
     }
 
     async fn measure(&self, p: &Prepared, component: &str) -> Option<Space> {
@@ -153,26 +150,15 @@ impl Engine {
         Some(space)
     }
 
-    fn disk_full(
-        &self,
-        p: &Prepared,
-        component: &str,
-        space: Space,
-        stage: Stage,
-    ) -> Option<EngineError> {
-        let need = needed_kib(space.databases_kib);
-        (stage == Stage::During || space.free_kib < need).then(|| EngineError::DiskFull {
+    fn disk_full(&self, p: &Prepared, component: &str, space: Space, outcome: &str) -> EngineError {
+        EngineError::DiskFull {
             component: component.into(),
             volume: naming::volume(&p.cloud, mariadb::DATA_VOLUME),
             free_mib: space.free_kib / 1024,
             size_mib: mib(space.size_kib),
-            need_mib: mib(need),
-            outcome: match stage {
-                Stage::Before => "The upgrade stopped before its schema jobs: the schema is unchanged and the old version still serves.",
-                Stage::During => "A schema job failed writing: the old version still serves, on what the expand put in place (the old code runs on an expanded schema).",
-            }
-            .into(),
-        })
+            need_mib: mib(needed_kib(space.databases_kib)),
+            outcome: outcome.into(),
+        }
     }
 }
 
@@ -197,8 +183,17 @@ mod tests {
             "mariadb-dump: Got errno 28 on write",
             "Can't create table `keystone`.`x` (errno: 28 \"No space left on device\")",
         ] {
-            assert!(is_no_space(out), "not recognised: {out}");
+            assert_eq!(no_space_line(out), Some(out), "not recognised");
         }
+    }
+
+    #[test]
+    fn the_line_that_says_so_is_picked_out_of_a_traceback() {
+        let out = "Traceback (most recent call last):\n  File \"alembic/op.py\"\n\
+                   oslo_db.exception.DBError: (pymysql.err.OperationalError) (3, \"Error writing file './keystone/#sql-alter-1-8.frm' (Errcode: 28 \\\"No space left on device\\\")\")\n\
+                   [SQL: CREATE INDEX ix_x ON revocation_event (revoked_at)]\n";
+        let line = no_space_line(out).expect("recognised");
+        assert!(line.starts_with("oslo_db.exception.DBError"), "{line}");
     }
 
     #[test]
@@ -209,7 +204,7 @@ mod tests {
             "Killed",
             "",
         ] {
-            assert!(!is_no_space(out), "taken for a full disk: {out}");
+            assert_eq!(no_space_line(out), None, "taken for a full disk");
         }
     }
 }

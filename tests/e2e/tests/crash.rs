@@ -5,11 +5,13 @@
 //! version is in rotation in HAProxy, the users and project made before still exist,
 //! and a token issued before still validates. Then a rollback (a bake-window switch)
 //! returns to 27.1.0, again with exactly one version in rotation, for the next point.
-//! Then faults during an upgrade: HAProxy restarting while Ankyra drives its
-//! runtime API, MariaDB restarting during the schema jobs, and MariaDB's data
-//! volume (a 768 MiB ext4 disk of its own, on a loop device) full, once before
-//! the upgrade and once filled while it runs (after its snapshot, at the
-//! test-only pause point `ANKYRA_TEST_PAUSE_AT=snapshot`).
+//! Before those, while keystone's schema still needs its expand, MariaDB's data
+//! volume (a 768 MiB ext4 disk of its own, on a loop device) is full: before
+//! an upgrade, filled after its snapshot, and filled after its last space check
+//! so that the real `db_sync --expand` fails writing (test-only pause points,
+//! `ANKYRA_TEST_PAUSE_AT`). After the kill points, faults during an upgrade:
+//! HAProxy restarting while Ankyra drives its runtime API, and MariaDB
+//! restarting during the schema jobs.
 #![cfg(feature = "docker")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +31,7 @@ const NEW: &str = "29.1.0";
 const POINTS: &[&str] = &[
     "journaled",
     "snapshot",
+    "schema-checked",
     "schema",
     "instance-started",
     "instance-added",
@@ -156,6 +159,9 @@ fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<
     }
     ensure!(one_version_serves(&cloud, &vip)? == OLD);
 
+    // First, while the schema is still 27.1's: the expand has real work to do.
+    disk_full_during_upgrades(&mut cloud, &engine, &k, &token, &users)?;
+
     let mut passed = Vec::new();
     for point in POINTS {
         e2e_log!("=== kill point `{point}`");
@@ -228,14 +234,14 @@ fn issue_6_sigkill_at_every_step_of_a_keystone_upgrade_then_recover() -> Result<
         rollback_keystone(&cloud, &vip).with_context(|| format!("after {component} restarted"))?;
         e2e_log!("=== ok: {component} restarted, {to} served, rolled back");
     }
-
-    disk_full_during_upgrades(&mut cloud, &engine, &k, &token, &users)
+    Ok(())
 }
 
-/// MariaDB's volume full before an upgrade, then filled while one runs: each
-/// upgrade stops with the reason (disk full, the volume, its free space), the
-/// old version alone serves, nothing is lost; with space freed, the upgrade
-/// completes and rolls back.
+/// MariaDB's volume full before an upgrade, filled after its snapshot, and
+/// filled after its last space check (the real schema job then fails writing):
+/// each upgrade stops with the reason (disk full, the volume, its free space),
+/// the old version alone serves, nothing is lost; with space freed, the
+/// upgrade completes and rolls back.
 fn disk_full_during_upgrades(
     cloud: &mut Cloud,
     engine: &ankyra_e2e::engine::Engine,
@@ -269,39 +275,26 @@ fn disk_full_during_upgrades(
 
     e2e_log!("=== the database volume fills during an upgrade (after its snapshot)");
     unfill(engine, &db)?;
-    let pause = tempfile::tempdir()?;
-    let mut child = cloud
-        .ankyra_cmd(&["apply", &name, "--no-progress"])
-        .env("ANKYRA_TEST_PAUSE_AT", "snapshot")
-        .env("ANKYRA_TEST_PAUSE_DIR", pause.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("spawning ankyra apply")?;
-    let reached = pause.path().join("snapshot.reached");
-    let started = Instant::now();
-    while !reached.exists() {
-        if let Some(status) = child.try_wait()? {
-            bail!("the apply ended ({status}) before its snapshot");
-        }
-        ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "the apply never reached its snapshot"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    fill(engine, &db)?;
-    std::fs::write(pause.path().join("snapshot.go"), b"")?;
-    let done = child.wait_with_output()?;
-    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
-    eprintln!("{stderr}");
-    expect_disk_full(cloud, done.status.code(), &stderr, &volume)?;
+    let (code, stderr) = apply_paused_at(cloud, "snapshot", || fill(engine, &db))?;
+    let said = expect_disk_full(cloud, code, &stderr, &volume)?;
     ensure!(
-        stderr.contains("stopped before its schema jobs"),
+        said.contains(&squash("stopped before its schema jobs")),
         "the upgrade must stop before its schema jobs:\n{stderr}"
     );
     intact(cloud, k, token, users, OLD)?;
     e2e_log!("=== ok: stopped after its snapshot, {OLD} serves");
+
+    e2e_log!("=== the database volume fills after the last check: the expand itself fails");
+    unfill(engine, &db)?;
+    let (code, stderr) = apply_paused_at(cloud, "schema-checked", || fill(engine, &db))?;
+    let said = expect_disk_full(cloud, code, &stderr, &volume)?;
+    ensure!(
+        said.contains(&squash("`keystone db_sync --expand` failed writing"))
+            && said.contains(&squash("No space left on device")),
+        "the expand must fail writing, and say so with MariaDB's words:\n{stderr}"
+    );
+    intact(cloud, k, token, users, OLD)?;
+    e2e_log!("=== ok: the expand failed writing, {OLD} serves");
 
     e2e_log!("=== space freed: the same upgrade completes, then rolls back");
     unfill(engine, &db)?;
@@ -318,8 +311,47 @@ fn disk_full_during_upgrades(
     );
     intact(cloud, k, token, users, NEW)?;
     rollback_keystone(cloud, &vip).context("after the disk was freed")?;
-    e2e_log!("=== ok: disk full twice, clean both times; with room, {NEW} served, rolled back");
+    e2e_log!(
+        "=== ok: disk full three times, clean each time; with room, {NEW} served, rolled back"
+    );
     Ok(())
+}
+
+/// `ankyra apply CLOUD` held at the test-only pause `point`, where `fault` runs
+/// before it goes on. Its exit code and stderr.
+fn apply_paused_at(
+    cloud: &Cloud,
+    point: &str,
+    fault: impl FnOnce() -> Result<()>,
+) -> Result<(Option<i32>, String)> {
+    let pause = tempfile::tempdir()?;
+    let mut child = cloud
+        .ankyra_cmd(&["apply", &cloud.name, "--no-progress"])
+        .env("ANKYRA_TEST_PAUSE_AT", point)
+        .env("ANKYRA_TEST_PAUSE_DIR", pause.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("spawning ankyra apply")?;
+    let reached = pause.path().join(format!("{point}.reached"));
+    let started = Instant::now();
+    while !reached.exists() {
+        if let Some(status) = child.try_wait()? {
+            bail!("the apply ended ({status}) before `{point}`");
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the apply never reached `{point}`"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let faulted = fault();
+    std::fs::write(pause.path().join(format!("{point}.go")), b"")?;
+    let done = child.wait_with_output()?;
+    faulted?;
+    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+    eprintln!("{stderr}");
+    Ok((done.status.code(), stderr))
 }
 
 /// `ankyra rollback CLOUD keystone`: it succeeds and exactly OLD serves.
@@ -360,40 +392,57 @@ fn health(cloud: &Cloud) -> Result<String> {
 
 const FILLER: &str = "/var/lib/mysql/ankyra-e2e-filler";
 
-/// Takes all but 1 MiB of the database volume's free space.
+/// Takes every free block of the database volume: most at once with
+/// fallocate, the last ones with dd until the disk says it is full.
 fn fill(engine: &ankyra_e2e::engine::Engine, db: &str) -> Result<()> {
     let script = format!(
         "df -Pk /var/lib/mysql | tail -n 1 | {{ read fs size used avail rest; \
-         fallocate -l $(( (avail - 1024) * 1024 )) {FILLER}; }} && df -Pk /var/lib/mysql | tail -n 1"
+         fallocate -l $(( (avail - 1024) * 1024 )) {FILLER}; }} && \
+         {{ dd if=/dev/zero of={FILLER}-rest bs=4k 2>/dev/null; \
+         df -Pk /var/lib/mysql | tail -n 1; }}"
     );
     let (code, out) = engine.exec(db, &["sh", "-c", &script])?;
     ensure!(code == 0, "filling the volume failed ({code}): {out}");
+    let free = out.split_whitespace().nth(3);
+    ensure!(free == Some("0"), "the volume still has free space: {out}");
     e2e_log!("filled the database volume: {}", out.trim());
     Ok(())
 }
 
 fn unfill(engine: &ankyra_e2e::engine::Engine, db: &str) -> Result<()> {
-    let (code, out) = engine.exec(db, &["rm", "-f", FILLER])?;
+    let (code, out) = engine.exec(db, &["sh", "-c", &format!("rm -f {FILLER} {FILLER}-rest")])?;
     ensure!(code == 0, "freeing the volume failed ({code}): {out}");
     Ok(())
 }
 
+/// Text without the error box's frame and without whitespace: the box wraps
+/// its lines at spaces and hyphens, so words are compared this way.
+fn squash(text: &str) -> String {
+    text.replace('│', "").split_whitespace().collect()
+}
+
 /// The apply stopped with exit 1, saying the disk is full and which volume,
-/// and its revision is marked failed.
-fn expect_disk_full(cloud: &Cloud, code: Option<i32>, stderr: &str, volume: &str) -> Result<()> {
+/// and its revision is marked failed. Returns what it said, squashed.
+fn expect_disk_full(
+    cloud: &Cloud,
+    code: Option<i32>,
+    stderr: &str,
+    volume: &str,
+) -> Result<String> {
     ensure!(
         code == Some(1),
         "expected the upgrade to stop (exit 1), it ended with {code:?}:\n{stderr}"
     );
+    let said = squash(stderr);
     ensure!(
-        stderr.contains("disk full") && stderr.contains(volume),
+        said.contains(&squash("disk full")) && said.contains(volume),
         "the failure must say the disk is full and which volume:\n{stderr}"
     );
     ensure!(
         health(cloud)? == "failed",
         "the stopped revision must be marked failed"
     );
-    Ok(())
+    Ok(said)
 }
 
 /// Exactly `version` in rotation, every user and the project still there, the

@@ -11,8 +11,11 @@ use crate::types::{
 /// The MariaDB service.
 pub struct MariaDb;
 
+/// The component holding every service's databases.
+pub const COMPONENT: &str = "mariadb";
+
 static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: "mariadb",
+    name: COMPONENT,
     service: "mariadb",
     kind: ComponentKind::Infra,
     ports: &[Port {
@@ -61,7 +64,7 @@ impl Service for MariaDb {
         }]
     }
     fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
-        (component == "mariadb").then(|| process(cx))
+        (component == COMPONENT).then(|| process(cx))
     }
 }
 

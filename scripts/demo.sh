@@ -5,6 +5,8 @@
 # (about 15-25 minutes cold on 2 cores), then reused.
 #   CLOUD=name scripts/demo.sh       choose the cloud's name (default: demo)
 #   ankyra destroy demo --purge     removes it again
+# The cloud's record is written beside the store ($ANKYRA_STORE's folder, under
+# records/NAME.yaml; the path is printed), so the checkout stays clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cloud="${CLOUD:-demo}"
@@ -15,10 +17,19 @@ osc="$(scripts/ensure-openstackclient.sh)"
 cargo build --release -p ankyra
 ankyra=target/release/ankyra
 
-mkdir -p demo
-"$ankyra" init --name "$cloud" > "demo/$cloud.yaml"
-"$ankyra" validate -f "demo/$cloud.yaml"
-"$ankyra" apply -f "demo/$cloud.yaml" -m "demo deploy"
+# The record lives beside the store (not in this checkout); a second run keeps the
+# record as edited.
+records="$(dirname "$ANKYRA_STORE")/records"
+record="$records/$cloud.yaml"
+mkdir -p "$records"
+if [ -f "$record" ]; then
+  echo "== using the record already written: $record"
+else
+  "$ankyra" init --name "$cloud" > "$record"
+  echo "== the record: $record"
+fi
+"$ankyra" validate -f "$record"
+"$ankyra" apply -f "$record" -m "demo deploy"
 "$ankyra" status "$cloud"
 
 clouds_yaml="$("$ankyra" status "$cloud" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clouds_yaml"])')"
@@ -28,5 +39,5 @@ OS_CLIENT_CONFIG_FILE="$clouds_yaml" "$osc" --os-cloud "$cloud" token issue -f v
 OS_CLIENT_CONFIG_FILE="$clouds_yaml" "$osc" --os-cloud "$cloud" catalog list -f value -c Name -c Type
 echo
 echo "Use it:  OS_CLIENT_CONFIG_FILE=$clouds_yaml $osc --os-cloud $cloud server list"
-echo "Change it: edit demo/$cloud.yaml (a version, a replica count, a config override), then"
-echo "           $ankyra plan -f demo/$cloud.yaml && $ankyra apply -f demo/$cloud.yaml"
+echo "Change it: edit $record (a version, a replica count, a config override), then"
+echo "           ANKYRA_STORE=$ANKYRA_STORE $ankyra plan -f $record && ANKYRA_STORE=$ANKYRA_STORE $ankyra apply -f $record"

@@ -38,8 +38,8 @@ step "end to end: deploy a cloud and use it with python-openstackclient (real Do
 e2e openstack
 step "end to end: keystone and placement upgrades and rollbacks under load, failed gates"
 e2e upgrade
-step "end to end: nova across two releases keeps its server"
-e2e nova_upgrade
+step "end to end: Grenade-style whole-cloud upgrade, rollback and finalize under load on every API"
+e2e grenade
 step "end to end: SIGKILL at every step of a keystone upgrade, then recover"
 e2e crash
 step "end to end: a second Docker Engine over TLS (image copy, files copied in, routing)"

@@ -17,6 +17,51 @@ pub enum ComponentKind {
     Worker,
 }
 
+/// How a component's instances are replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replace {
+    /// Start the new instance beside the old one, gate it, then remove the old.
+    StartFirst,
+    /// Stop the old instance, then start the new one.
+    StopFirst,
+}
+
+impl Replace {
+    /// What a kind of component gets unless its service says otherwise: an
+    /// API start-first behind HAProxy, everything else stop-first.
+    pub fn default_for(kind: ComponentKind) -> Replace {
+        match kind {
+            ComponentKind::Api => Replace::StartFirst,
+            ComponentKind::Infra | ComponentKind::LoadBalancer | ComponentKind::Worker => {
+                Replace::StopFirst
+            }
+        }
+    }
+}
+
+/// What to ask a service's own API before a new instance of a worker counts
+/// as ready (its process being up proves nothing about its heartbeats).
+/// The engine asks the compute API through the VIP: `binary` must be `up` in
+/// the service list for the instance's host, with a heartbeat newer than
+/// the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceGate {
+    /// The binary in the service list (`nova-conductor`).
+    pub binary: &'static str,
+    /// Also require the host's resource provider in placement, with
+    /// inventory, updated since the instance started.
+    pub resource_provider: bool,
+    /// Once per step: boot a tiny server and delete it (scheduling works).
+    pub scheduling_check: bool,
+    /// After the step: delete `down` service records of this binary whose
+    /// host no instance has any more.
+    pub retire_stale_records: bool,
+    /// Components that must run for the gate to be asked at all (a new
+    /// cloud's conductor starts before there is an API to ask).
+    pub needs: &'static [&'static str],
+}
+
 /// A port a component listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Port {
@@ -135,6 +180,26 @@ pub trait Service: Sync {
     }
     /// The check a new API instance must pass before it takes traffic.
     fn smoke(&self, _component: &str) -> Option<crate::Smoke> {
+        None
+    }
+    /// How instances of `component` (of `kind`) are replaced.
+    fn replace_strategy(&self, _component: &str, kind: ComponentKind) -> Replace {
+        Replace::default_for(kind)
+    }
+    /// The host name of the instance of `component` in `slot` (1, 2, ...):
+    /// stable, so a replacement takes over the identity the service keeps
+    /// for it. None: the container engine's default (the container ID).
+    fn instance_host(
+        &self,
+        _component: &str,
+        _cx: &crate::CloudContext,
+        _slot: u32,
+    ) -> Option<String> {
+        None
+    }
+    /// What to ask the service before a new instance of `component` counts
+    /// as ready (None: its readiness probe is enough).
+    fn service_gate(&self, _component: &str) -> Option<ServiceGate> {
         None
     }
     /// What to register in keystone for this service.

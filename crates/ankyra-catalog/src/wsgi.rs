@@ -32,6 +32,29 @@ pub struct WsgiApp {
     pub probe: (&'static str, &'static [u16]),
 }
 
+impl WsgiApp {
+    /// The usual app: one worker, no volume, probed with `GET /` answering
+    /// 200, its config folder named by `config_dir.0` (e.g.
+    /// `OS_PLACEMENT_CONFIG_DIR`) in the environment. Change the rest with
+    /// struct update syntax: `WsgiApp { workers: 2, ..WsgiApp::new(..) }`.
+    pub fn new(
+        app: &'static str,
+        port: u16,
+        config_dir: (&str, &str),
+        files: Vec<ConfigFile>,
+    ) -> WsgiApp {
+        WsgiApp {
+            app,
+            port,
+            workers: 1,
+            env: vec![(config_dir.0.to_string(), config_dir.1.to_string())],
+            files,
+            volumes: Vec::new(),
+            probe: ("/", &[200]),
+        }
+    }
+}
+
 /// The `gunicorn.conf.py` of an app.
 pub fn gunicorn_conf(app: &str, port: u16, workers: u32) -> String {
     // Unknown names are ignored by gunicorn, so `control_socket_disable`

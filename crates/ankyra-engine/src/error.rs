@@ -87,6 +87,20 @@ pub enum EngineError {
         /// What went wrong.
         reason: String,
     },
+    /// A new worker instance never proved itself to its service (its
+    /// heartbeat, its resource provider or a scheduling check); it was
+    /// replaced stop-first, so nothing older serves instead.
+    #[error("{component}: {check} failed for host {host}: {detail}")]
+    ServiceGate {
+        /// The component.
+        component: String,
+        /// The host the service knows the instance by.
+        host: String,
+        /// Which check (service list, resource provider, scheduling check).
+        check: String,
+        /// What the service said.
+        detail: String,
+    },
     /// A database snapshot could not be taken or restored.
     #[error("{component}: database snapshot failed: {detail}")]
     Snapshot {

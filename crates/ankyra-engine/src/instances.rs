@@ -86,7 +86,35 @@ impl Component<'_> {
         n: u32,
         fixed_ip: Option<&str>,
     ) -> Result<ContainerInfo, EngineError> {
+        self.start_in_slot(n, fixed_ip, None).await
+    }
+
+    /// The host name of the instance in `slot`, when the catalog fixes one.
+    pub fn slot_host(&self, slot: u32) -> Option<String> {
+        let cx = ankyra_catalog::CloudContext {
+            cloud: self.cloud.to_string(),
+            ..Default::default()
+        };
+        ankyra_catalog::Catalog::get()
+            .component(&self.spec.name)
+            .ok()
+            .and_then(|(_, svc)| svc.instance_host(&self.spec.name, &cx, slot))
+    }
+
+    /// Starts instance number `n` in `slot` (its host name, when the catalog
+    /// fixes one per slot) and waits until it passes its readiness gate.
+    pub async fn start_in_slot(
+        &self,
+        n: u32,
+        fixed_ip: Option<&str>,
+        slot: Option<u32>,
+    ) -> Result<ContainerInfo, EngineError> {
         let name = naming::instance(self.cloud, &self.spec.name, n);
+        let mut labels = self.labels(n);
+        if let Some(slot) = slot {
+            labels.insert(naming::LABEL_SLOT.into(), slot.to_string());
+        }
+        let hostname = slot.and_then(|s| self.slot_host(s));
         // A leftover with this name (a crash between create and record) is replaced.
         self.docker.remove_container(&name).await?;
         let delivered = files::deliver(self.delivery, &self.files_dir, &self.process.files)?;
@@ -102,7 +130,8 @@ impl Component<'_> {
                 .collect(),
             binds: delivered.binds,
             files: delivered.files,
-            labels: self.labels(n),
+            labels,
+            hostname,
             working_dir: self.process.workdir.clone(),
             network: Some(NetworkAttachment {
                 network: self.network.name.clone(),

@@ -8,28 +8,41 @@
 //! cloud. Progress goes to a [`Reporter`].
 
 mod access;
+mod apply;
 mod context;
+mod destroy;
+mod downgrade;
+mod engine;
 mod error;
 mod files;
+mod finalize;
 mod identity;
 mod instances;
 pub mod killpoint;
 pub mod lb;
+mod lbconf;
+mod lock;
 mod naming;
+mod nova_gate;
 mod observe;
+mod preflight;
 mod probe;
+mod register;
 mod report;
 mod rollout;
-mod run;
 mod secrets;
 mod snapshot;
 mod space;
 mod status;
+mod step;
+mod workers;
 
+pub use apply::{ApplyOptions, ApplyOutcome, Parked, Switch};
+pub use downgrade::check_downgrade;
+pub use engine::Engine;
 pub use error::EngineError;
+pub use finalize::Finalized;
+pub use lock::{holder_is_dead, owner as lock_owner};
+pub use preflight::{Blocker, Preflight};
 pub use report::{Event, NoReporter, Reporter};
-pub use run::{
-    check_downgrade, holder_is_dead, owner as lock_owner, ApplyOptions, ApplyOutcome, Engine,
-    Finalized, Parked, Switch,
-};
 pub use status::{BakeStatus, ComponentStatus, ContainerStatus, StatusReport};

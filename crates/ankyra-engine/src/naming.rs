@@ -16,6 +16,9 @@ pub const LABEL_IMAGE: &str = "io.ankyra.image";
 pub const LABEL_CONFIG: &str = "io.ankyra.config-hash";
 /// Label: the instance number of a container.
 pub const LABEL_INSTANCE: &str = "io.ankyra.instance";
+/// Label: the slot of an instance (1..=replicas): a replacement takes its
+/// slot, and with it the host name the service knows it by.
+pub const LABEL_SLOT: &str = "io.ankyra.slot";
 /// Label: a cloud network's subnet.
 pub const LABEL_SUBNET: &str = "io.ankyra.subnet";
 

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use ankyra_catalog::{Catalog, ResolvedComponent, Smoke};
 use ankyra_runtime::ContainerInfo;
 
+use crate::engine::{Engine, Prepared, ADMIN_SECRET};
 use crate::identity::Identity;
 use crate::instances::Component;
 use crate::lb::{RuntimeApi, ServerState};
 use crate::report::Event;
-use crate::run::{Engine, Prepared, ADMIN_SECRET};
 use crate::EngineError;
 
 /// How long HAProxy may take to mark a gated instance UP.

@@ -9,7 +9,7 @@ use ankyra_catalog::openstack::{restore_job, snapshot_job, SNAPSHOT_DIR};
 use ankyra_catalog::{Catalog, CloudContext, Job};
 use ankyra_runtime::{BindMount, ContainerFile, ContainerSpec, NetworkAttachment};
 
-use crate::run::{Engine, Prepared};
+use crate::engine::{Engine, Prepared};
 use crate::{files, naming, EngineError};
 
 const DUMP_FILE: &str = "dump.sql";

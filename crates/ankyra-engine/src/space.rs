@@ -7,8 +7,8 @@
 use ankyra_catalog::services::mariadb::{self, Space};
 use ankyra_catalog::Catalog;
 
+use crate::engine::{Engine, Prepared};
 use crate::report::Event;
-use crate::run::{Engine, Prepared};
 use crate::{naming, observe, EngineError};
 
 /// Never ask for less: InnoDB's logs and temporary files grow during an ALTER.
@@ -53,13 +53,13 @@ impl Engine {
     /// Measures the database volume as the mariadb container sees it; None
     /// when the cloud has no running mariadb or the reading failed (said as
     /// progress: a reading is a guard, not a gate of its own).
-    async fn database_space(
+    pub(crate) async fn database_space(
         &self,
-        p: &Prepared,
+        cloud: &str,
         component: &str,
         databases: &[&str],
     ) -> Option<Space> {
-        let running = observe::containers(&self.docker, &p.cloud).await.ok()?;
+        let running = observe::containers(&self.docker, cloud).await.ok()?;
         let db = running
             .get(mariadb::COMPONENT)?
             .iter()
@@ -137,7 +137,9 @@ impl Engine {
         if svc.databases().is_empty() {
             return None;
         }
-        let space = self.database_space(p, component, svc.databases()).await?;
+        let space = self
+            .database_space(&p.cloud, component, svc.databases())
+            .await?;
         self.reporter.event(Event::Progress {
             component: component.into(),
             message: format!(

@@ -1,12 +1,16 @@
 //! `ankyra status`: each component's desired and running version, instances, health.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ankyra_catalog::ResolvedRecord;
 use ankyra_runtime::ContainerInfo;
 use serde::Serialize;
 
+use ankyra_store::Store;
+
+use crate::engine::{now_unix, Engine};
 use crate::naming::LABEL_VERSION;
+use crate::{observe, EngineError};
 
 /// One container of a component.
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +160,65 @@ pub fn report(
             }
         })
         .collect()
+}
+
+impl Engine {
+    /// Each component's desired and running version, instances and health.
+    pub async fn status(
+        &self,
+        store: &dyn Store,
+        r: &ResolvedRecord,
+        revision: u64,
+    ) -> Result<StatusReport, EngineError> {
+        let running = observe::containers(&self.docker, &r.cloud).await?;
+        let standby = store.standbys(&r.cloud)?;
+        let migrations = store.migrations(&r.cloud)?;
+        let parked: BTreeSet<String> = standby
+            .iter()
+            .flat_map(|s| s.containers.iter().cloned())
+            .collect();
+        let dir = self.cloud_dir(&r.cloud);
+        let exists = |n: &str| {
+            dir.join(n)
+                .exists()
+                .then(|| dir.join(n).display().to_string())
+        };
+        let mut components = report(r, &running, &parked);
+        let now = now_unix();
+        for c in &mut components {
+            if let Some(sb) = standby.iter().find(|s| s.component == c.name) {
+                let mut memory = 0;
+                for name in &sb.containers {
+                    memory += self
+                        .docker
+                        .memory_usage(name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0);
+                }
+                c.bake = Some(crate::status::BakeStatus {
+                    version: sb.version.clone(),
+                    containers: sb.containers.clone(),
+                    until_unix: sb.until_unix,
+                    seconds_left: sb.until_unix - now,
+                    memory_bytes: memory,
+                });
+            }
+            // Newest first: the latest unfinalized schema upgrade of the component.
+            c.not_finalized = migrations
+                .iter()
+                .find(|m| m.component == c.name && m.finalized_at.is_none())
+                .map(|m| format!("{} → {}", m.from_version, m.to_version));
+        }
+        Ok(StatusReport {
+            cloud: r.cloud.clone(),
+            revision,
+            clouds_yaml: exists("clouds.yaml"),
+            openrc: exists("openrc"),
+            components,
+        })
+    }
 }
 
 #[cfg(test)]

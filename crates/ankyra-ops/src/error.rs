@@ -110,6 +110,15 @@ pub enum OpsError {
         #[help]
         help: String,
     },
+    /// A whole-cloud change refused by its pre-flight check; nothing was recorded.
+    #[error("`{cloud}` is not ready for this change; nothing was recorded or touched:\n{}", blockers.iter().map(|b| format!("  - [{}] {}", b.check, b.reason)).collect::<Vec<_>>().join("\n"))]
+    #[diagnostic(code(ankyra::preflight))]
+    Preflight {
+        /// The cloud.
+        cloud: String,
+        /// Everything that blocks, each with what to do.
+        blockers: Vec<ankyra_engine::Blocker>,
+    },
     /// A rollback has nothing to go back to.
     #[error("cannot roll back {component} of `{cloud}`: {reason}")]
     #[diagnostic(code(ankyra::rollback))]
@@ -150,6 +159,8 @@ impl OpsError {
             | OpsError::StoredRecord { .. }
             | OpsError::Runtime { .. }
             | OpsError::Http(_) => 3,
+            // Nothing changed, but the cloud needs a person before it may.
+            OpsError::Preflight { .. } => 3,
             // A failed gate was rolled back automatically, and a full database
             // volume stops an upgrade before it goes on: the cloud serves as before.
             OpsError::Engine(

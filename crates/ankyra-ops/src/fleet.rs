@@ -25,8 +25,9 @@ use ankyra_store::{
 };
 use serde::Serialize;
 
-use crate::lifecycle::{apply_latest, rollback};
+use crate::deploy::apply_latest;
 use crate::revisions::{new_revision, resolved_revision, stored_record};
+use crate::rollback::rollback;
 use crate::set::{edit, parse_assignment, Value};
 use crate::OpsError;
 
@@ -100,6 +101,9 @@ fn health(row: &CloudIndex) -> String {
     match (row.latest_status.as_deref(), row.applied) {
         (Some("applied"), _) => "ok".into(),
         (Some("failed"), _) => "failed".into(),
+        // `destroy` (with --purge: data gone too) marks the latest revision.
+        (Some("destroyed"), _) => "destroyed".into(),
+        (Some("stopped"), _) => "stopped".into(),
         (_, Some(_)) => "drift".into(),
         _ => "pending".into(),
     }
@@ -471,6 +475,7 @@ fn run_member(
             ApplyOptions {
                 bootstrap: false,
                 restore_snapshot: false,
+                rollback: false,
             },
             reporter,
         )

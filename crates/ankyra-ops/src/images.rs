@@ -8,7 +8,7 @@ use ankyra_images::{BuildOptions, BuiltImage, ImageInfo};
 use ankyra_model::Version;
 use ankyra_runtime::Docker;
 
-use crate::deploy::runtime;
+use crate::engine::runtime;
 use crate::{load_record, OpsError};
 
 /// Image build progress, as the CLI draws it.

@@ -1,6 +1,9 @@
-//! Revisions: commit a record, list, show and diff them, plan between them.
+//! Revision bookkeeping, in one place: reading a revision's record, storing
+//! a new one on top of the one its writer read, the latest and the last
+//! applied revision, history, show and diff. Every verb that records or
+//! reads revisions calls this module; it calls none of them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ankyra_catalog::{resolve, Catalog, ResolvedRecord};
 use ankyra_model::Record;
@@ -9,66 +12,6 @@ use ankyra_store::{NewRevision, Revision, RevisionSummary, Store, StoreError};
 use serde::Serialize;
 
 use crate::{load_record, OpsError};
-
-/// Where the store lives when neither `--store` nor `ANKYRA_STORE` says.
-pub fn default_store_path() -> PathBuf {
-    dirs::data_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("ankyra")
-        .join("store.db")
-}
-
-/// Opens the store at `location`: a SQLite file path (the embedded
-/// default), or a `postgres://` URL for a store shared by a team.
-///
-/// A PostgreSQL password never goes in the URL on a command line (other
-/// users see process arguments): `ANKYRA_STORE_PASSWORD_FILE` names a file
-/// holding it, read here and added to the URL in memory only.
-pub fn open_store(location: &str) -> Result<Box<dyn Store>, OpsError> {
-    if is_postgres(location) {
-        if let Ok(file) = std::env::var(PASSWORD_FILE_ENV) {
-            let password = std::fs::read_to_string(&file).map_err(|source| OpsError::Read {
-                path: PathBuf::from(&file),
-                source,
-            })?;
-            let url = with_password(location, password.trim_end_matches(['\n', '\r']));
-            return Ok(ankyra_store::open(&url)?);
-        }
-    }
-    Ok(ankyra_store::open(location)?)
-}
-
-/// The variable naming the file that holds the PostgreSQL store's password.
-pub const PASSWORD_FILE_ENV: &str = "ANKYRA_STORE_PASSWORD_FILE";
-
-/// `postgres://user@host/db` with `password` put after the user (percent-encoded).
-fn with_password(url: &str, password: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
-    };
-    if userinfo.contains(':') {
-        return url.to_string();
-    }
-    let encoded: String = password
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{scheme}://{userinfo}:{encoded}@{host}")
-}
-
-/// Whether `location` names a PostgreSQL store.
-pub fn is_postgres(location: &str) -> bool {
-    location.starts_with("postgres://") || location.starts_with("postgresql://")
-}
 
 /// What `commit` did.
 #[derive(Debug, Clone, Serialize)]
@@ -237,7 +180,7 @@ pub struct Shown {
     pub record: Record,
 }
 
-fn latest(store: &dyn Store, cloud: &str) -> Result<Revision, OpsError> {
+pub(crate) fn latest(store: &dyn Store, cloud: &str) -> Result<Revision, OpsError> {
     store.latest(cloud)?.ok_or_else(|| {
         OpsError::Store(StoreError::UnknownCloud {
             cloud: cloud.into(),
@@ -275,44 +218,17 @@ pub fn diff(
     Ok(diff_records(&ra, &rb))
 }
 
-/// Plans a record file: against what runs on the engine, or with `offline`
-/// against the cloud's latest recorded revision (an empty cloud when none).
-pub fn plan_file(
-    store: &mut dyn Store,
-    state: &Path,
-    file: &Path,
-    offline: bool,
-) -> Result<Plan, OpsError> {
-    let loaded = load_record(file)?;
-    if !offline {
-        return crate::deploy::plan_running(store, state, &loaded.resolved);
-    }
-    let current = store.latest(loaded.record.name().as_str())?;
-    Ok(plan(
-        &desired(&loaded.resolved),
-        &observed_from(current.as_ref())?,
-    )?)
+/// The number of the latest revision of `cloud`.
+pub(crate) fn latest_number(store: &dyn Store, cloud: &str) -> Result<u64, OpsError> {
+    Ok(latest(store, cloud)?.number)
 }
 
-/// Plans a cloud's latest revision against what runs, or against revision
-/// `from` (with `offline` and no `from`: the revision before it).
-pub fn plan_cloud(
-    store: &mut dyn Store,
-    state: &Path,
-    cloud: &str,
-    from: Option<u64>,
-    offline: bool,
-) -> Result<Plan, OpsError> {
-    let target = latest(store, cloud)?;
-    if from.is_none() && !offline {
-        let resolved = resolved_revision(&target)?;
-        return crate::deploy::plan_running(store, state, &resolved);
-    }
-    let base = match from {
-        Some(n) => Some(store.revision(cloud, n)?),
-        None if target.number > 1 => Some(store.revision(cloud, target.number - 1)?),
-        None => None,
-    };
-    let want = desired(&resolved_revision(&target)?);
-    Ok(plan(&want, &observed_from(base.as_ref())?)?)
+/// The latest revision of `cloud` that was applied, if any.
+pub(crate) fn applied_revision(store: &dyn Store, cloud: &str) -> Result<Option<u64>, OpsError> {
+    Ok(store
+        .history(cloud)?
+        .iter()
+        .rev()
+        .find(|r| r.status.as_deref() == Some("applied"))
+        .map(|r| r.number))
 }

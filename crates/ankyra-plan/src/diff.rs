@@ -1,10 +1,10 @@
 //! The diff: desired against observed, into ordered steps.
 
-use ankyra_catalog::{Catalog, CatalogError, ComponentKind, Jump};
+use ankyra_catalog::{Catalog, CatalogError, Jump};
 
 use crate::{
-    Change, Desired, DesiredComponent, Observed, ObservedComponent, Plan, Step, StepKind, Strategy,
-    Unchanged,
+    Change, Desired, DesiredComponent, Observed, ObservedComponent, Order, Plan, Step, StepKind,
+    Strategy, Unchanged,
 };
 
 /// Why no plan could be made.
@@ -28,6 +28,19 @@ pub enum PlanError {
 /// removals run last, in reverse order. Components already as wanted get no
 /// step and are listed as unchanged.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    plan_ordered(desired, observed, Order::Upgrade)
+}
+
+/// Plans like [`plan`], with replacements in `order`. With
+/// [`Order::Rollback`] the replacements run in the reverse of the upgrade
+/// order, after creates, scales and repairs (which keep dependency order:
+/// a new component still needs what it depends on), each marked
+/// [`Change::RollbackOrder`] so the engine's waves and the reasons follow.
+pub fn plan_ordered(
+    desired: &Desired,
+    observed: &Observed,
+    order: Order,
+) -> Result<Plan, PlanError> {
     let mut steps = Vec::new();
     let mut unchanged = Vec::new();
     let mut ordered: Vec<&DesiredComponent> = desired.components.iter().collect();
@@ -52,6 +65,19 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
                 }),
             },
         }
+    }
+    if order == Order::Rollback {
+        // Stable: creates/scales/repairs keep their order; replacements go
+        // last, highest rank (last upgraded) first.
+        let (mut replaces, rest): (Vec<Step>, Vec<Step>) = steps
+            .into_iter()
+            .partition(|s: &Step| s.kind == StepKind::Replace);
+        replaces.reverse();
+        for s in &mut replaces {
+            s.changes.push(Change::RollbackOrder);
+        }
+        steps = rest;
+        steps.extend(replaces);
     }
     let mut gone: Vec<(&String, &ObservedComponent)> = observed
         .components
@@ -138,11 +164,15 @@ fn compare(want: &DesiredComponent, have: &ObservedComponent) -> Result<Option<S
     } else {
         StepKind::Scale
     };
-    let strategy = match want.kind {
-        ComponentKind::Api => Strategy::StartFirst,
-        ComponentKind::Infra | ComponentKind::LoadBalancer | ComponentKind::Worker => {
-            Strategy::StopFirst
-        }
+    // The service decides (nova's conductor and scheduler run side by side
+    // start-first; a compute is one per host, stop-first).
+    let replace = Catalog::get()
+        .service(&want.service)
+        .map(|svc| svc.replace_strategy(&want.name, want.kind))
+        .unwrap_or_else(|| ankyra_catalog::Replace::default_for(want.kind));
+    let strategy = match replace {
+        ankyra_catalog::Replace::StartFirst => Strategy::StartFirst,
+        ankyra_catalog::Replace::StopFirst => Strategy::StopFirst,
     };
     Ok(Some(Step {
         component: want.name.clone(),
@@ -154,4 +184,119 @@ fn compare(want: &DesiredComponent, have: &ObservedComponent) -> Result<Option<S
         replicas: want.replicas,
         changes,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ankyra_catalog::Catalog;
+
+    /// Every OpenStack component, running with an older config than wanted.
+    fn cloud() -> (Desired, Observed) {
+        let catalog = Catalog::get();
+        let names = [
+            "keystone",
+            "glance",
+            "placement",
+            "neutron-server",
+            "nova-conductor",
+            "nova-scheduler",
+            "nova-api",
+            "nova-compute",
+        ];
+        let components = names
+            .iter()
+            .map(|name| {
+                let (def, svc) = catalog.component(name).expect("known component");
+                DesiredComponent {
+                    name: name.to_string(),
+                    service: svc.name().to_string(),
+                    kind: def.kind,
+                    rank: catalog.rank(name),
+                    version: svc.known_versions()[0].clone(),
+                    image: format!("ankyra/{}:1", svc.name()),
+                    replicas: 1,
+                    hosts: vec!["local".into()],
+                    config_hash: "new".into(),
+                    config_files: Vec::new(),
+                }
+            })
+            .collect();
+        let desired = Desired {
+            cloud: "lab1".into(),
+            components,
+        };
+        let mut observed = Observed::from_desired(&desired);
+        for c in observed.components.values_mut() {
+            c.config_hash = "old".into();
+        }
+        (desired, observed)
+    }
+
+    fn order(p: &Plan) -> Vec<&str> {
+        p.steps.iter().map(|s| s.component.as_str()).collect()
+    }
+
+    #[test]
+    fn a_rollback_replaces_in_the_reverse_of_the_upgrade_order() {
+        let (desired, observed) = cloud();
+        let up = plan(&desired, &observed).expect("plans");
+        let back = plan_ordered(&desired, &observed, Order::Rollback).expect("plans");
+        let mut reversed = order(&up);
+        reversed.reverse();
+        assert_eq!(order(&back), reversed);
+        assert_eq!(
+            order(&back)[..4],
+            [
+                "nova-compute",
+                "nova-api",
+                "nova-scheduler",
+                "nova-conductor"
+            ]
+        );
+        assert_eq!(order(&back).last(), Some(&"keystone"), "keystone goes last");
+        for s in &back.steps {
+            assert!(s.is_reversed());
+            assert!(
+                s.reason()
+                    .contains("rollback: reverse of the upgrade order"),
+                "{}",
+                s.reason()
+            );
+        }
+        assert!(up.steps.iter().all(|s| !s.is_reversed()));
+    }
+
+    #[test]
+    fn a_rollback_still_creates_in_dependency_order_before_replacing() {
+        let (desired, mut observed) = cloud();
+        observed.components.remove("glance");
+        observed.components.remove("nova-compute");
+        let back = plan_ordered(&desired, &observed, Order::Rollback).expect("plans");
+        let kinds: Vec<(&str, StepKind)> = back
+            .steps
+            .iter()
+            .map(|s| (s.component.as_str(), s.kind))
+            .collect();
+        assert_eq!(kinds[0], ("glance", StepKind::Create));
+        assert_eq!(kinds[1], ("nova-compute", StepKind::Create));
+        assert_eq!(kinds[2], ("nova-api", StepKind::Replace));
+        assert!(!back.steps[0].is_reversed());
+    }
+
+    #[test]
+    fn workers_are_replaced_the_way_their_service_says() {
+        let (desired, observed) = cloud();
+        let p = plan(&desired, &observed).expect("plans");
+        let strategy = |name: &str| {
+            p.steps
+                .iter()
+                .find(|s| s.component == name)
+                .and_then(|s| s.strategy)
+        };
+        assert_eq!(strategy("nova-conductor"), Some(Strategy::StartFirst));
+        assert_eq!(strategy("nova-scheduler"), Some(Strategy::StartFirst));
+        assert_eq!(strategy("nova-compute"), Some(Strategy::StopFirst));
+        assert_eq!(strategy("nova-api"), Some(Strategy::StartFirst));
+    }
 }

@@ -12,8 +12,8 @@ mod observed;
 mod step;
 
 pub use desired::{config_hash, Desired, DesiredComponent};
-pub use diff::{plan, PlanError};
+pub use diff::{plan, plan_ordered, PlanError};
 pub use observed::{Observed, ObservedComponent};
-pub use step::{Change, Plan, Step, StepKind, Strategy, Unchanged};
+pub use step::{Change, Order, Plan, Step, StepKind, Strategy, Unchanged};
 mod revdiff;
 pub use revdiff::{diff_records, ComponentDiff, DiffStatus, FieldChange};

@@ -74,6 +74,9 @@ pub enum Change {
         /// Running instances.
         instances: u32,
     },
+    /// The step runs in the reverse of the upgrade order: going back, the
+    /// components that depend on this one change first.
+    RollbackOrder,
 }
 
 impl fmt::Display for Change {
@@ -97,8 +100,24 @@ impl fmt::Display for Change {
             Change::Unhealthy { healthy, instances } => {
                 write!(f, "{healthy} of {instances} instances healthy")
             }
+            Change::RollbackOrder => f.write_str("rollback: reverse of the upgrade order"),
         }
     }
+}
+
+/// The order replacements run in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// Dependencies first (the upgrade order): keystone, then glance,
+    /// placement, neutron, then nova conductor → scheduler → api → compute.
+    #[default]
+    Upgrade,
+    /// The reverse, for going back a whole cloud: nova compute → api →
+    /// scheduler → conductor, then neutron, glance, placement, keystone last,
+    /// so no component ever runs beside dependencies newer than it was
+    /// tested with. Creates still come first, in dependency order.
+    Rollback,
 }
 
 /// One step of a plan.
@@ -123,6 +142,11 @@ pub struct Step {
 }
 
 impl Step {
+    /// Whether the step runs in the reverse of the upgrade order.
+    pub fn is_reversed(&self) -> bool {
+        self.changes.contains(&Change::RollbackOrder)
+    }
+
     /// The reason as one line: `keystone: 27.1.0 → 30.0.0, image changed`.
     pub fn reason(&self) -> String {
         let parts: Vec<String> = self.changes.iter().map(ToString::to_string).collect();

@@ -18,8 +18,9 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The store: a SQLite file [default: <data dir>/ankyra/store.db], or a
-    /// PostgreSQL URL (postgres://user@host/db; put the password in ~/.pgpass
-    /// or PGPASSWORD, not here) for a store shared by a team.
+    /// PostgreSQL URL (postgres://user@host/db) for a store shared by a team;
+    /// its password goes in a file named by ANKYRA_STORE_PASSWORD_FILE, never
+    /// in the URL.
     #[arg(long, global = true, env = "ANKYRA_STORE", value_name = "PATH|URL")]
     pub store: Option<String>,
     /// Where clouds' files (configs, clouds.yaml) live [default: beside a SQLite
@@ -29,7 +30,7 @@ pub struct Global {
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Who makes new revisions [default: $USER].
+    /// Who makes new revisions [default: $USER, else the account's name].
     #[arg(long, global = true, env = "ANKYRA_AUTHOR")]
     pub author: Option<String>,
     /// More logs on stderr (-v debug, -vv trace); RUST_LOG overrides.
@@ -144,15 +145,40 @@ pub enum Command {
         #[arg(long)]
         no_progress: bool,
     },
-    /// Put one component back as an earlier revision had it: a new revision, applied
-    /// by the fastest safe path (a load-balancer switch inside the bake window).
+    /// Move every OpenStack component to a release's newest known version (or the
+    /// versions given) in one revision; infrastructure moves only when named.
+    /// With --apply: a pre-flight check (health, nothing unfinalized, disk,
+    /// images), then the apply in the catalog's order.
+    Upgrade {
+        /// The cloud.
+        cloud: String,
+        /// The release to move to (e.g. 2026.2).
+        #[arg(long)]
+        release: String,
+        /// COMPONENT=VERSION to take instead of the release's newest (infrastructure
+        /// components move only when named here).
+        assignments: Vec<String>,
+        /// Why.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Check the cloud and apply the new revision at once.
+        #[arg(long)]
+        apply: bool,
+        /// No progress lines.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Put one component, or the whole cloud, back as an earlier revision had it:
+    /// a new revision, applied by the fastest safe path (a load-balancer switch
+    /// inside the bake window). Without a component every component that differs
+    /// goes back, in the reverse of the upgrade order.
     Rollback {
         /// The cloud.
         cloud: String,
-        /// The component (keystone, glance, ...).
-        component: String,
-        /// The revision to take the component from (default: the last applied
-        /// revision where it differed).
+        /// The component (keystone, glance, ...); none: the whole cloud.
+        component: Option<String>,
+        /// The revision to go back to (default: the last applied revision where
+        /// the component, or the cloud, differed).
         #[arg(long)]
         to: Option<u64>,
         /// Past a finalized upgrade: restore the database snapshot taken before
@@ -163,13 +189,15 @@ pub enum Command {
         #[arg(long)]
         no_progress: bool,
     },
-    /// Make a component's upgrade final: contract its database schema and remove the
-    /// old instances kept for a rollback. After this a rollback needs --restore-snapshot.
+    /// Make an upgrade final: contract the database schema and remove the old
+    /// instances kept for a rollback, for one component or (none named) every
+    /// component with something pending, in the upgrade order. After this a
+    /// rollback needs --restore-snapshot.
     Finalize {
         /// The cloud.
         cloud: String,
-        /// The component.
-        component: String,
+        /// The component; none: everything pending.
+        component: Option<String>,
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,

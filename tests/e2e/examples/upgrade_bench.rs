@@ -9,13 +9,22 @@
 //!
 //! Writes a Markdown table to bench/results/<date>-<host>/upgrade.md.
 //! Run: `bench/upgrade/run.sh` (builds, needs the Docker Engine; ~6 minutes).
+//!
+//! `upgrade_bench release` (`bench/upgrade/run.sh release`) measures a whole cloud
+//! instead: `ankyra upgrade CLOUD --release 2026.2 --apply` from 2026.1, its wall time
+//! beside its critical path (the step times, from the progress lines, added along the
+//! dependency order: keystone → glance/placement/neutron → nova conductor → scheduler →
+//! api → compute), then `ankyra rollback CLOUD --to 1`, each under a load of one request
+//! per second on every API. Writes bench/results/<date>-<host>/upgrade-release.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use ankyra_e2e::api_load::{ApiLoad, PhaseReport};
 use ankyra_e2e::load::{Keystone, Load, LoadReport};
+use ankyra_e2e::releases::{critical_path, record_2026_1, step_seconds, OPENSTACK};
 use ankyra_e2e::Cloud;
 use anyhow::{ensure, Context, Result};
 use bollard::container::{Config, CreateContainerOptions, StartContainerOptions};
@@ -212,6 +221,14 @@ fn container_config(
 }
 
 fn main() -> Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        None | Some("keystone") => keystone_bench(),
+        Some("release") => release_bench(),
+        Some(other) => anyhow::bail!("unknown benchmark `{other}`: keystone (default) or release"),
+    }
+}
+
+fn keystone_bench() -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -352,6 +369,200 @@ fn main() -> Result<()> {
         PathBuf::from(std::env::var("ANKYRA_BENCH_OUT").unwrap_or_else(|_| "bench/results".into()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("upgrade.md");
+    std::fs::write(&path, &md)?;
+    eprintln!("{md}");
+    eprintln!("written to {}", path.display());
+    cloud.destroy()?;
+    Ok(())
+}
+
+/// One whole-cloud change: its wall time, step times and the load it saw.
+struct Change {
+    what: String,
+    wall: f64,
+    steps: BTreeMap<String, f64>,
+    report: PhaseReport,
+}
+
+fn whole_cloud(cloud: &Cloud, load: &ApiLoad, what: &str, args: &[&str]) -> Result<Change> {
+    std::thread::sleep(Duration::from_secs(2));
+    load.take("before");
+    let out = cloud.ankyra_run(args, Duration::from_secs(3600), true)?;
+    let wall = out.elapsed.as_secs_f64();
+    std::thread::sleep(Duration::from_secs(2));
+    let report = load.take(what);
+    ensure!(
+        out.success(),
+        "`ankyra {}` failed:\n{}",
+        args.join(" "),
+        out.describe_failure()
+    );
+    eprintln!("{}", report.table());
+    Ok(Change {
+        what: what.to_string(),
+        wall,
+        steps: step_seconds(&out.stderr),
+        report,
+    })
+}
+
+fn release_bench() -> Result<()> {
+    let mut cloud = Cloud::init()?;
+    let name = cloud.name.clone();
+    let init = std::fs::read_to_string(&cloud.record)?;
+    let newest = cloud.dir.join("2026.2.yaml");
+    std::fs::write(&newest, &init)?;
+    std::fs::write(&cloud.record, record_2026_1(&init, Some("1h")))?;
+    let out = cloud.apply("bench: deploy 2026.1")?;
+    ensure!(out.success(), "deploy failed:\n{}", out.describe_failure());
+    // 2026.2's images built before anything is measured.
+    let newest_s = newest.display().to_string();
+    let out = cloud.ankyra_run(
+        &["images", "build", "-f", &newest_s],
+        Duration::from_secs(3600),
+        true,
+    )?;
+    ensure!(
+        out.success(),
+        "image build failed:\n{}",
+        out.describe_failure()
+    );
+    let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
+    let k = Keystone::from_clouds_yaml(&yaml, &name)?;
+    // Let Docker's health checks settle after the deploy.
+    std::thread::sleep(Duration::from_secs(15));
+    let load = ApiLoad::start(&k, &k.issue()?)?;
+    let upgrade = whole_cloud(
+        &cloud,
+        &load,
+        "upgrade 2026.1 → 2026.2",
+        &[
+            "upgrade",
+            &name,
+            "--release",
+            "2026.2",
+            "--apply",
+            "-m",
+            "bench: whole cloud to 2026.2",
+        ],
+    )?;
+    std::thread::sleep(Duration::from_secs(15));
+    let rollback = whole_cloud(
+        &cloud,
+        &load,
+        "rollback to revision 1 (2026.1)",
+        &["rollback", &name, "--to", "1"],
+    )?;
+    drop(load);
+
+    let rows = [upgrade, rollback];
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Whole-cloud upgrade 2026.1 → 2026.2 and rollback under load\n"
+    );
+    let _ = writeln!(
+        md,
+        "Run by `bench/upgrade/run.sh release` on {} ({} cores). One cloud as `ankyra init` \
+         makes it (mariadb, memcached, rabbitmq, haproxy, keystone, glance, placement, \
+         neutron-server, nova conductor/scheduler/api/compute), deployed at 2026.1 with a \
+         1 h bake window; 2026.2's images built beforehand. Load: one GET per second on \
+         each API through the VIP (identity token validation, image list, placement \
+         providers, network list, server list), each on a new TCP connection. Wall time is \
+         the command's, pre-flight check included. Critical path: the step times from the \
+         progress lines (`COMPONENT: done in Ns`) added along the dependency order \
+         keystone → glance/placement/neutron-server (together) → nova-conductor → \
+         nova-scheduler → nova-api → nova-compute.\n",
+        hostname(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let _ = writeln!(md, "| change | wall time (s) | critical path (s) | steps on it | sum of all steps (s) | wall − critical path (s) | requests | failed | worst API p99 (s) |");
+    let _ = writeln!(md, "|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let (path, chain) = critical_path(&r.steps);
+        let worst_p99 = r
+            .report
+            .apis
+            .values()
+            .map(|a| a.percentile(0.99))
+            .fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {} | {} | {:.3} |",
+            r.what,
+            r.wall,
+            path,
+            chain.join(" → "),
+            r.steps.values().sum::<f64>(),
+            r.wall - path,
+            r.report.requests(),
+            r.report.failures(),
+            worst_p99
+        );
+    }
+    let _ = writeln!(md, "\nStep times (s):\n");
+    let _ = writeln!(md, "| step | {} | {} |", rows[0].what, rows[1].what);
+    let _ = writeln!(md, "|---|---:|---:|");
+    let mut names: Vec<String> = OPENSTACK.iter().map(|c| c.to_string()).collect();
+    for r in &rows {
+        for k in r.steps.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    for n in &names {
+        let cell = |r: &Change| {
+            r.steps
+                .get(n)
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(md, "| {n} | {} | {} |", cell(&rows[0]), cell(&rows[1]));
+    }
+    let _ = writeln!(md, "\nLoad per API:\n");
+    let _ = writeln!(
+        md,
+        "| change | API | requests | failed | p50 (s) | p99 (s) | max (s) |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        for (api, a) in &r.report.apis {
+            let _ = writeln!(
+                md,
+                "| {} | {api} | {} | {} | {:.3} | {:.3} | {:.3} |",
+                r.what,
+                a.requests,
+                a.failures,
+                a.percentile(0.5),
+                a.percentile(0.99),
+                a.percentile(1.0)
+            );
+        }
+    }
+    let failures: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.report.apis.iter().flat_map(move |(api, a)| {
+                a.first_failures
+                    .iter()
+                    .map(move |f| format!("- {} / {api}: {f}", r.what))
+            })
+        })
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nFailures seen (first 5 per API):\n\n{}",
+            failures.join("\n")
+        );
+    }
+    let dir =
+        PathBuf::from(std::env::var("ANKYRA_BENCH_OUT").unwrap_or_else(|_| "bench/results".into()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("upgrade-release.md");
     std::fs::write(&path, &md)?;
     eprintln!("{md}");
     eprintln!("written to {}", path.display());

@@ -64,6 +64,16 @@ impl Keystone {
         issue(&Self::client()?, self)
     }
 
+    /// Issues a token for `user` (domain `default`) scoped to `project` (domain
+    /// `default`), with a password.
+    pub fn issue_as(&self, user: &str, password: &str, project: &str) -> Result<String> {
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
+        issue_body(&Self::client()?, &self.url, &body)
+    }
+
     /// Validates a token (Ok only on 200).
     pub fn validate(&self, token: &str) -> Result<()> {
         let c = Self::client()?;
@@ -77,9 +87,17 @@ fn issue(c: &reqwest::blocking::Client, k: &Keystone) -> Result<String> {
         "identity": {"methods": ["password"], "password": {"user": {
             "name": "admin", "domain": {"id": "default"}, "password": k.password}}},
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+    issue_body(c, &k.url, &body)
+}
+
+fn issue_body(
+    c: &reqwest::blocking::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<String> {
     let r = c
-        .post(format!("{}/auth/tokens", k.url))
-        .json(&body)
+        .post(format!("{url}/auth/tokens"))
+        .json(body)
         .send()
         .map_err(|e| anyhow!("token issue: {e}"))?;
     let status = r.status();

@@ -3,11 +3,13 @@
 use ankyra_model::Version;
 
 use crate::deploy::{
-    CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, Registration, SecretSpec, Smoke,
-    VolumeMount,
+    CloudContext, ConfigFile, Job, ProcessSpec, Registration, SecretSpec, Smoke, VolumeMount,
 };
 use crate::ini::Ini;
-use crate::openstack::{authtoken, conf_file, db_job, db_url, endpoint, job, PASSWORD_LEN};
+use crate::openstack::{
+    authtoken, before, conf_file, database, db_and_user_secrets, db_job, registration,
+};
+use crate::services::{component, jobs_of};
 use crate::types::{
     pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules,
 };
@@ -16,17 +18,16 @@ use crate::wsgi::{WsgiApp, VENV};
 /// The Glance service.
 pub struct Glance;
 
-static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: "glance",
-    service: "glance",
-    kind: ComponentKind::Api,
-    ports: &[Port {
+static COMPONENTS: &[ComponentDef] = &[component(
+    "glance",
+    "glance",
+    ComponentKind::Api,
+    &[Port {
         name: "public",
         port: 9292,
     }],
-    after: &["keystone"],
-    default_replicas: 1,
-}];
+    &["keystone"],
+)];
 
 /// Versions on PyPI per series (checked 2026-11-25).
 static VERSIONS: VersionRules = VersionRules {
@@ -38,16 +39,10 @@ static VERSIONS: VersionRules = VersionRules {
     ],
 };
 
+static SECRETS: [SecretSpec; 2] = db_and_user_secrets(DB_PASSWORD, SERVICE_PASSWORD);
+
 impl Service for Glance {
-    fn name(&self) -> &'static str {
-        "glance"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("glance", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
         pypi_image(
             "glance",
@@ -59,16 +54,7 @@ impl Service for Glance {
         )
     }
     fn secrets(&self) -> &'static [SecretSpec] {
-        &[
-            SecretSpec {
-                name: DB_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-            SecretSpec {
-                name: SERVICE_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-        ]
+        &SECRETS
     }
     fn databases(&self) -> &'static [&'static str] {
         &["glance"]
@@ -80,71 +66,48 @@ impl Service for Glance {
         (component == "glance").then(|| {
             // glance-api refuses to run standalone: WSGI it is.
             WsgiApp {
-                app: "glance.wsgi.api:application",
-                port: 9292,
-                workers: 1,
-                env: vec![("OS_GLANCE_CONFIG_DIR".into(), CONF_DIR.into())],
-                files: vec![glance_api_conf(cx)],
                 volumes: vec![VolumeMount {
                     volume: "glance-images".into(),
                     target: IMAGES.into(),
                 }],
                 probe: ("/healthcheck", &[200]),
+                ..WsgiApp::new(
+                    "glance.wsgi.api:application",
+                    9292,
+                    ("OS_GLANCE_CONFIG_DIR", CONF_DIR),
+                    vec![glance_api_conf(cx)],
+                )
             }
             .process()
         })
     }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
-        if component != "glance" {
-            return Vec::new();
-        }
-        vec![
-            db_job(cx, "glance", "glance", DB_PASSWORD, self.databases()),
-            job(
-                "glance db_sync",
-                "glance",
-                &["glance-manage", "db_sync"],
-                JobWhen::Before,
-            ),
-            // Namespaces already loaded are skipped.
-            job(
-                "glance db_load_metadefs",
-                "glance",
-                &["glance-manage", "db_load_metadefs"],
-                JobWhen::Before,
-            ),
-        ]
+        jobs_of(component, "glance", || {
+            vec![
+                db_job(cx, "glance", "glance", DB_PASSWORD, self.databases()),
+                manage("glance db_sync", &["db_sync"]),
+                // Namespaces already loaded are skipped.
+                manage("glance db_load_metadefs", &["db_load_metadefs"]),
+            ]
+        })
     }
+    /// Schema policy: expand, migrate, contract
+    /// ([`crate::openstack::SCHEMA_POLICIES`], with its source), glance's
+    /// zero-downtime path: expand and migrate now, with the new image while
+    /// the old version serves; contract at finalize.
     fn upgrade_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
-        if component != "glance" {
-            return Vec::new();
-        }
-        // Glance's zero-downtime path: expand and migrate now, contract at finalize.
-        vec![
-            job(
-                "glance db expand",
-                "glance",
-                &["glance-manage", "db", "expand"],
-                JobWhen::Before,
-            ),
-            job(
-                "glance db migrate",
-                "glance",
-                &["glance-manage", "db", "migrate"],
-                JobWhen::Before,
-            ),
-        ]
+        jobs_of(component, "glance", || {
+            vec![
+                manage("glance db expand", &["db", "expand"]),
+                manage("glance db migrate", &["db", "migrate"]),
+            ]
+        })
     }
+    /// Contract drops what only the old version used.
     fn finalize_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
-        if component != "glance" {
-            return Vec::new();
-        }
-        vec![job(
-            "glance db contract",
-            "glance",
-            &["glance-manage", "db", "contract"],
-            JobWhen::Before,
-        )]
+        jobs_of(component, "glance", || {
+            vec![manage("glance db contract", &["db", "contract"])]
+        })
     }
     fn smoke(&self, component: &str) -> Option<Smoke> {
         (component == "glance").then_some(Smoke::Get {
@@ -153,13 +116,20 @@ impl Service for Glance {
         })
     }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {
-        Some(Registration {
-            service_type: "image".into(),
-            service_name: "glance".into(),
-            url: endpoint(cx, 9292),
-            user: Some(("glance".into(), SERVICE_PASSWORD.into())),
-        })
+        Some(registration(
+            cx,
+            "image",
+            "glance",
+            9292,
+            "",
+            SERVICE_PASSWORD,
+        ))
     }
+}
+
+/// `glance-manage ARGS` in glance's image (glance-api.conf holds the database).
+fn manage(name: &str, args: &[&str]) -> Job {
+    before(name, "glance", &[&["glance-manage"][..], args].concat())
 }
 
 /// Glance's database password.
@@ -181,12 +151,7 @@ pub fn glance_api_conf(cx: &CloudContext) -> ConfigFile {
             "metadata_source_path",
             format!("{VENV}/etc/glance/metadefs/"),
         )
-        .set(
-            "database",
-            "connection",
-            db_url(cx, "glance", DB_PASSWORD, "glance"),
-        )
-        .set("database", "max_retries", "-1")
+        .section("database", &database(cx, "glance", DB_PASSWORD, "glance"))
         .section(
             "keystone_authtoken",
             &authtoken(cx, "glance", SERVICE_PASSWORD),
@@ -211,4 +176,15 @@ pub fn glance_api_conf(cx: &CloudContext) -> ConfigFile {
         )
         .set("oslo_concurrency", "lock_path", "/var/lib/glance/lock");
     conf_file(cx, CONF_DIR, "glance-api.conf", ini)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glance_api_conf_snapshot() {
+        let cx = crate::services::fixture();
+        insta::assert_snapshot!(glance_api_conf(&cx).content);
+    }
 }

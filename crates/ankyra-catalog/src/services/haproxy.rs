@@ -4,50 +4,36 @@
 use ankyra_model::Version;
 
 use crate::deploy::{CloudContext, ConfigFile, Probe, ProcessSpec};
-use crate::types::{
-    ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules,
-};
+use crate::services::{component, debian_image};
+use crate::types::{ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules};
 
 /// The HAProxy service.
 pub struct HaProxy;
 
-static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: "haproxy",
-    service: "haproxy",
-    kind: ComponentKind::LoadBalancer,
-    ports: &[Port {
+static COMPONENTS: &[ComponentDef] = &[component(
+    "haproxy",
+    "haproxy",
+    ComponentKind::LoadBalancer,
+    &[Port {
         name: "stats",
         port: 1984,
     }],
-    after: &[],
-    default_replicas: 1,
-}];
+    &[],
+)];
 
 static VERSIONS: VersionRules = VersionRules {
     by_release: &[("debian-12", &["2.6"])],
 };
 
 impl Service for HaProxy {
-    fn name(&self) -> &'static str {
-        "haproxy"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("haproxy", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, _release: &str) -> ImageRecipe {
-        ImageRecipe {
-            service: "haproxy",
-            version: version.to_string(),
-            repository: "ankyra/haproxy".into(),
-            tag: version.to_string(),
-            source: ImageSource::Debian {
-                packages: vec!["haproxy"],
-            },
-            healthcheck: crate::types::http_healthcheck(1984, "/"),
-        }
+        debian_image(
+            "haproxy",
+            version,
+            vec!["haproxy"],
+            crate::types::http_healthcheck(1984, "/"),
+        )
     }
     fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
         (component == "haproxy").then(|| process(cx))

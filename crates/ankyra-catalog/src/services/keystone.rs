@@ -8,8 +8,10 @@ use crate::deploy::{
 };
 use crate::ini::Ini;
 use crate::openstack::{
-    cache, conf_file, db_job, db_url, job, keystone_url, KEYSTONE_ADMIN, PASSWORD_LEN, REGION,
+    before, cache, conf_file, database, db_and_user_secrets, db_job, keystone_url, KEYSTONE_ADMIN,
+    REGION,
 };
+use crate::services::{component, jobs_of};
 use crate::types::{
     pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules,
 };
@@ -18,17 +20,16 @@ use crate::wsgi::WsgiApp;
 /// The Keystone service.
 pub struct Keystone;
 
-static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: "keystone",
-    service: "keystone",
-    kind: ComponentKind::Api,
-    ports: &[Port {
+static COMPONENTS: &[ComponentDef] = &[component(
+    "keystone",
+    "keystone",
+    ComponentKind::Api,
+    &[Port {
         name: "public",
         port: 5000,
     }],
-    after: &["mariadb", "memcached", "haproxy"],
-    default_replicas: 1,
-}];
+    &["mariadb", "memcached", "haproxy"],
+)];
 
 /// Versions on PyPI per series (checked 2026-11-25).
 static VERSIONS: VersionRules = VersionRules {
@@ -40,16 +41,11 @@ static VERSIONS: VersionRules = VersionRules {
     ],
 };
 
+/// The database password, and the `admin` user's (for the bootstrap).
+static SECRETS: [SecretSpec; 2] = db_and_user_secrets(DB_PASSWORD, KEYSTONE_ADMIN);
+
 impl Service for Keystone {
-    fn name(&self) -> &'static str {
-        "keystone"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("keystone", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
         pypi_image(
             "keystone",
@@ -61,16 +57,7 @@ impl Service for Keystone {
         )
     }
     fn secrets(&self) -> &'static [SecretSpec] {
-        &[
-            SecretSpec {
-                name: DB_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-            SecretSpec {
-                name: KEYSTONE_ADMIN,
-                length: PASSWORD_LEN,
-            },
-        ]
+        &SECRETS
     }
     fn databases(&self) -> &'static [&'static str] {
         &["keystone"]
@@ -81,80 +68,69 @@ impl Service for Keystone {
     fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
         (component == "keystone").then(|| {
             WsgiApp {
-                app: "keystone.wsgi.api:application",
-                port: 5000,
                 // A token issue spends ~350 ms hashing: two workers.
                 workers: 2,
-                env: vec![("OS_KEYSTONE_CONFIG_DIR".into(), CONF_DIR.into())],
-                files: vec![keystone_conf(cx)],
                 volumes: volumes(),
                 probe: ("/v3", &[200]),
+                ..WsgiApp::new(
+                    "keystone.wsgi.api:application",
+                    5000,
+                    ("OS_KEYSTONE_CONFIG_DIR", CONF_DIR),
+                    vec![keystone_conf(cx)],
+                )
             }
             .process()
         })
     }
+    /// Schema policy: expand, migrate, contract
+    /// ([`crate::openstack::SCHEMA_POLICIES`], with its source). Expand adds
+    /// what the new code needs and triggers keep the old code's writes in
+    /// step; migrate moves data (a no-op since alembic: data migrations
+    /// joined the expand branch). Old and new versions both run on the
+    /// result, which is what makes a rollback a code swap.
     fn upgrade_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
-        if component != "keystone" {
-            return Vec::new();
-        }
-        // Expand adds what the new code needs and triggers keep the old code's
-        // writes in step; migrate moves data. Old and new versions both run on
-        // the result, which is what makes a rollback a code swap.
-        vec![
-            manage_job("keystone db_sync --expand", &["db_sync", "--expand"]),
-            manage_job("keystone db_sync --migrate", &["db_sync", "--migrate"]),
-        ]
+        jobs_of(component, "keystone", || {
+            vec![
+                manage_job("keystone db_sync --expand", &["db_sync", "--expand"]),
+                manage_job("keystone db_sync --migrate", &["db_sync", "--migrate"]),
+            ]
+        })
     }
+    /// Contract drops what only the old version used: after it a rollback
+    /// needs the snapshot taken before the upgrade.
     fn finalize_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
-        if component != "keystone" {
-            return Vec::new();
-        }
-        vec![manage_job(
-            "keystone db_sync --contract",
-            &["db_sync", "--contract"],
-        )]
+        jobs_of(component, "keystone", || {
+            vec![manage_job(
+                "keystone db_sync --contract",
+                &["db_sync", "--contract"],
+            )]
+        })
     }
     fn smoke(&self, component: &str) -> Option<Smoke> {
         (component == "keystone").then_some(Smoke::Token)
     }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
-        if component != "keystone" {
-            return Vec::new();
-        }
-        let manage = manage_job;
-        vec![
-            db_job(cx, "keystone", "keystone", DB_PASSWORD, self.databases()),
-            manage("keystone db_sync", &["db_sync"]),
-            // Both setups do nothing when the repository already has keys.
-            manage(
-                "keystone fernet_setup",
-                &[
-                    "fernet_setup",
-                    "--keystone-user",
-                    "root",
-                    "--keystone-group",
-                    "root",
-                ],
-            ),
-            manage(
-                "keystone credential_setup",
-                &[
-                    "credential_setup",
-                    "--keystone-user",
-                    "root",
-                    "--keystone-group",
-                    "root",
-                ],
-            ),
-            bootstrap_job(cx),
-        ]
+        jobs_of(component, "keystone", || {
+            // Both key setups do nothing when the repository already has keys.
+            let key_setup = |name: &str, command: &str| {
+                let owner = ["--keystone-user", "root", "--keystone-group", "root"];
+                manage_job(name, &[&[command][..], &owner].concat())
+            };
+            vec![
+                db_job(cx, "keystone", "keystone", DB_PASSWORD, self.databases()),
+                manage_job("keystone db_sync", &["db_sync"]),
+                key_setup("keystone fernet_setup", "fernet_setup"),
+                key_setup("keystone credential_setup", "credential_setup"),
+                bootstrap_job(cx),
+            ]
+        })
     }
 }
 
 fn manage_job(name: &str, args: &[&str]) -> Job {
     let mut cmd = vec!["keystone-manage"];
     cmd.extend_from_slice(args);
-    job(name, "keystone", &cmd, JobWhen::Before)
+    before(name, "keystone", &cmd)
 }
 
 /// The service's own database password.
@@ -183,12 +159,10 @@ fn volumes() -> Vec<VolumeMount> {
 pub fn keystone_conf(cx: &CloudContext) -> ConfigFile {
     let mut ini = Ini::new();
     ini.set("DEFAULT", "use_stderr", "true")
-        .set(
+        .section(
             "database",
-            "connection",
-            db_url(cx, "keystone", DB_PASSWORD, "keystone"),
+            &database(cx, "keystone", DB_PASSWORD, "keystone"),
         )
-        .set("database", "max_retries", "-1")
         .section("cache", &cache())
         .set("token", "provider", "fernet")
         .set("token", "expiration", "3600")

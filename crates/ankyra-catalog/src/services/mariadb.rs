@@ -4,9 +4,8 @@ use ankyra_model::Version;
 
 use crate::deploy::{CloudContext, ConfigFile, Probe, ProcessSpec, SecretSpec, VolumeMount};
 use crate::openstack::{root_client_cnf, secret, sql_quote, MARIADB_ROOT, PASSWORD_LEN};
-use crate::types::{
-    ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules,
-};
+use crate::services::{component, debian_image};
+use crate::types::{ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules};
 
 /// The MariaDB service.
 pub struct MariaDb;
@@ -14,48 +13,35 @@ pub struct MariaDb;
 /// The component holding every service's databases.
 pub const COMPONENT: &str = "mariadb";
 
-static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: COMPONENT,
-    service: "mariadb",
-    kind: ComponentKind::Infra,
-    ports: &[Port {
+static COMPONENTS: &[ComponentDef] = &[component(
+    "mariadb",
+    COMPONENT,
+    ComponentKind::Infra,
+    &[Port {
         name: "mysql",
         port: 3306,
     }],
-    after: &[],
-    default_replicas: 1,
-}];
+    &[],
+)];
 
 static VERSIONS: VersionRules = VersionRules {
     by_release: &[("debian-12", &["10.11"])],
 };
 
 impl Service for MariaDb {
-    fn name(&self) -> &'static str {
-        "mariadb"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("mariadb", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, _release: &str) -> ImageRecipe {
-        ImageRecipe {
-            service: "mariadb",
-            version: version.to_string(),
-            repository: "ankyra/mariadb".into(),
-            tag: version.to_string(),
-            source: ImageSource::Debian {
-                packages: vec!["mariadb-server", "mariadb-client"],
-            },
-            healthcheck: vec![
+        debian_image(
+            "mariadb",
+            version,
+            vec!["mariadb-server", "mariadb-client"],
+            vec![
                 "CMD".into(),
                 "mariadb-admin".into(),
                 "--socket=/run/mysqld/mysqld.sock".into(),
                 "ping".into(),
             ],
-        }
+        )
     }
     fn secrets(&self) -> &'static [SecretSpec] {
         &[SecretSpec {

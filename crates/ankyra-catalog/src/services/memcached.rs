@@ -3,55 +3,41 @@
 use ankyra_model::Version;
 
 use crate::deploy::{CloudContext, Probe, ProcessSpec};
-use crate::types::{
-    ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port, Service, VersionRules,
-};
+use crate::services::{component, debian_image};
+use crate::types::{ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules};
 
 /// The Memcached service.
 pub struct Memcached;
 
-static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: "memcached",
-    service: "memcached",
-    kind: ComponentKind::Infra,
-    ports: &[Port {
+static COMPONENTS: &[ComponentDef] = &[component(
+    "memcached",
+    "memcached",
+    ComponentKind::Infra,
+    &[Port {
         name: "memcache",
         port: 11211,
     }],
-    after: &[],
-    default_replicas: 1,
-}];
+    &[],
+)];
 
 static VERSIONS: VersionRules = VersionRules {
     by_release: &[("debian-12", &["1.6"])],
 };
 
 impl Service for Memcached {
-    fn name(&self) -> &'static str {
-        "memcached"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("memcached", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, _release: &str) -> ImageRecipe {
-        ImageRecipe {
-            service: "memcached",
-            version: version.to_string(),
-            repository: "ankyra/memcached".into(),
-            tag: version.to_string(),
-            source: ImageSource::Debian {
-                packages: vec!["memcached"],
-            },
-            healthcheck: vec![
-                "CMD".into(),
-                "python3".into(),
-                "-c".into(),
-                "import socket; s=socket.create_connection(('127.0.0.1',11211),3); s.sendall(b'version\\r\\n'); assert s.recv(64).startswith(b'VERSION')".into(),
-            ],
-        }
+        debian_image(
+            "memcached",
+            version,
+            vec!["memcached"],
+            vec![
+            "CMD".into(),
+            "python3".into(),
+            "-c".into(),
+            "import socket; s=socket.create_connection(('127.0.0.1',11211),3); s.sendall(b'version\\r\\n'); assert s.recv(64).startswith(b'VERSION')".into(),
+        ],
+        )
     }
     fn process(&self, component: &str, _cx: &CloudContext) -> Option<ProcessSpec> {
         (component == "memcached").then(|| ProcessSpec {

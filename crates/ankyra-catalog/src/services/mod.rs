@@ -1,4 +1,27 @@
 //! One module per service: everything Ankyra knows about it.
+//!
+//! What every module shares is here: [`component`] (the component of a
+//! single-component service), [`jobs_of`], [`debian_image`] and the
+//! `service_tables!` macro; the OpenStack pieces (secrets, registration,
+//! config files, jobs, schema policies) are in [`crate::openstack`], the
+//! WSGI process in [`crate::wsgi`].
+
+/// The three lookups every `impl Service` starts with, read from the
+/// module's statics: `service_tables!("glance", COMPONENTS, VERSIONS);`
+/// inside the impl gives `name`, `components` and `versions`.
+macro_rules! service_tables {
+    ($name:literal, $components:ident, $versions:ident) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn components(&self) -> &'static [$crate::ComponentDef] {
+            $components
+        }
+        fn versions(&self) -> &'static $crate::VersionRules {
+            &$versions
+        }
+    };
+}
 
 pub mod glance;
 pub mod haproxy;
@@ -9,6 +32,59 @@ pub mod neutron;
 pub mod nova;
 pub mod placement;
 pub mod rabbitmq;
+
+use ankyra_model::Version;
+
+use crate::types::{ComponentDef, ComponentKind, ImageRecipe, ImageSource, Port};
+use crate::Job;
+
+/// The component of a service that has only one, one instance unless the
+/// record says more. Its ports are written inline, so they are static:
+/// `static COMPONENTS: &[ComponentDef] = &[component("glance", "glance", ..)];`
+pub(crate) const fn component(
+    service: &'static str,
+    name: &'static str,
+    kind: ComponentKind,
+    ports: &'static [Port],
+    after: &'static [&'static str],
+) -> ComponentDef {
+    ComponentDef {
+        name,
+        service,
+        kind,
+        ports,
+        after,
+        default_replicas: 1,
+    }
+}
+
+/// `jobs()` for the component `own`, nothing for any other: the jobs of a
+/// single-component service.
+pub(crate) fn jobs_of(component: &str, own: &str, jobs: impl FnOnce() -> Vec<Job>) -> Vec<Job> {
+    if component == own {
+        jobs()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The recipe of an infrastructure image, `ankyra/<service>:<version>`, made
+/// of Debian packages on the base image.
+pub(crate) fn debian_image(
+    service: &'static str,
+    version: &Version,
+    packages: Vec<&'static str>,
+    healthcheck: Vec<String>,
+) -> ImageRecipe {
+    ImageRecipe {
+        service,
+        version: version.to_string(),
+        repository: format!("ankyra/{service}"),
+        tag: version.to_string(),
+        source: ImageSource::Debian { packages },
+        healthcheck,
+    }
+}
 
 /// A fixed cloud for tests: every declared secret is a unique marker.
 #[cfg(test)]

@@ -8,8 +8,9 @@ use crate::deploy::{
 };
 use crate::ini::Ini;
 use crate::openstack::{
-    authtoken, conf_file, db_job, db_url, endpoint, job, transport_url, PASSWORD_LEN,
+    authtoken, conf_file, database, db_and_user_secrets, db_job, job, registration, transport_url,
 };
+use crate::services::{component, jobs_of};
 use crate::types::{
     pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules,
 };
@@ -18,17 +19,19 @@ use crate::wsgi::{Preload, WsgiApp, VENV};
 /// The Neutron service.
 pub struct Neutron;
 
-static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: "neutron-server",
-    service: "neutron",
-    kind: ComponentKind::Api,
-    ports: &[Port {
+/// The only component: the API server.
+const SERVER: &str = "neutron-server";
+
+static COMPONENTS: &[ComponentDef] = &[component(
+    "neutron",
+    SERVER,
+    ComponentKind::Api,
+    &[Port {
         name: "public",
         port: 9696,
     }],
-    after: &["keystone", "rabbitmq"],
-    default_replicas: 1,
-}];
+    &["keystone", "rabbitmq"],
+)];
 
 /// Versions on PyPI per series (checked 2026-11-25).
 static VERSIONS: VersionRules = VersionRules {
@@ -48,16 +51,10 @@ static VERSIONS: VersionRules = VersionRules {
     ],
 };
 
+static SECRETS: [SecretSpec; 2] = db_and_user_secrets(DB_PASSWORD, SERVICE_PASSWORD);
+
 impl Service for Neutron {
-    fn name(&self) -> &'static str {
-        "neutron"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("neutron", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
         let mut recipe = pypi_image("neutron", "neutron", version, release, (9696, "/"), vec![]);
         // neutron-db-manage's sanity checks import neutron.privileged, which
@@ -68,16 +65,7 @@ impl Service for Neutron {
         recipe
     }
     fn secrets(&self) -> &'static [SecretSpec] {
-        &[
-            SecretSpec {
-                name: DB_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-            SecretSpec {
-                name: SERVICE_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-        ]
+        &SECRETS
     }
     fn databases(&self) -> &'static [&'static str] {
         &["neutron"]
@@ -86,18 +74,15 @@ impl Service for Neutron {
         Some("/")
     }
     fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
-        (component == "neutron-server").then(|| {
+        (component == SERVER).then(|| {
             // neutron reads sys.argv: plain gunicorn; config from
             // OS_NEUTRON_CONFIG_DIR (neutron.conf + plugins/ml2/ml2_conf.ini).
-            WsgiApp {
-                app: "neutron.wsgi.api:application",
-                port: 9696,
-                workers: 1,
-                env: vec![("OS_NEUTRON_CONFIG_DIR".into(), CONF_DIR.into())],
-                files: vec![neutron_conf(cx), ml2_conf(cx)],
-                volumes: Vec::new(),
-                probe: ("/", &[200]),
-            }
+            WsgiApp::new(
+                "neutron.wsgi.api:application",
+                9696,
+                ("OS_NEUTRON_CONFIG_DIR", CONF_DIR),
+                vec![neutron_conf(cx), ml2_conf(cx)],
+            )
             .process()
             // Without service plugins nothing loads every DB model, and the
             // ports API then fails on `Port.port_forwardings`: load and map them all.
@@ -108,38 +93,68 @@ impl Service for Neutron {
         })
     }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
-        if component != "neutron-server" {
-            return Vec::new();
-        }
-        let neutron_conf = format!("{CONF_DIR}/neutron.conf");
-        let ml2 = format!("{CONF_DIR}/{ML2}");
-        let migrate = [
-            "neutron-db-manage",
-            "--config-file",
-            neutron_conf.as_str(),
-            "--config-file",
-            ml2.as_str(),
-            "upgrade",
-            "heads",
-        ];
-        vec![
-            db_job(cx, "neutron", "neutron", DB_PASSWORD, self.databases()),
-            job(
-                "neutron db upgrade heads",
-                "neutron-server",
-                &migrate,
-                JobWhen::Before,
-            ),
-        ]
-    }
-    fn registration(&self, cx: &CloudContext) -> Option<Registration> {
-        Some(Registration {
-            service_type: "network".into(),
-            service_name: "neutron".into(),
-            url: endpoint(cx, 9696),
-            user: Some(("neutron".into(), SERVICE_PASSWORD.into())),
+        jobs_of(component, SERVER, || {
+            vec![
+                db_job(cx, "neutron", "neutron", DB_PASSWORD, self.databases()),
+                // A new database: both branches to their heads at once.
+                db_manage("neutron db upgrade heads", "heads"),
+            ]
         })
     }
+    /// Schema policy: two alembic branches, `expand` and `contract`
+    /// ([`crate::openstack::SCHEMA_POLICIES`], with its source). Only the
+    /// `expand` branch runs here, with the new image while the old version
+    /// serves: its migrations are additive, so the old code runs on the
+    /// result and a rollback is a code swap. (`upgrade heads`, which the
+    /// bootstrap uses, would also run `contract`.)
+    fn upgrade_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        jobs_of(component, SERVER, || {
+            vec![db_manage("neutron db upgrade --expand", "--expand")]
+        })
+    }
+    /// The `contract` branch, once the operator trusts the new version: it
+    /// may drop what the old code still reads. Upstream asks for every
+    /// neutron-server to be stopped while contract migrations run
+    /// (`neutron-db-manage has_offline_migrations` says whether any are
+    /// pending); none were added since Newton (contract head `5c85685d616d`
+    /// in 28.0.2 and 29.0.0), so this is a no-op between recent releases.
+    fn finalize_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        jobs_of(component, SERVER, || {
+            vec![db_manage("neutron db upgrade --contract", "--contract")]
+        })
+    }
+    fn registration(&self, cx: &CloudContext) -> Option<Registration> {
+        Some(registration(
+            cx,
+            "network",
+            "neutron",
+            9696,
+            "",
+            SERVICE_PASSWORD,
+        ))
+    }
+}
+
+/// `neutron-db-manage --config-file neutron.conf --config-file ml2_conf.ini
+/// upgrade <target>` (`heads`, `--expand` or `--contract`) in neutron-server's
+/// image. Alembic applies each revision once, so it may run again.
+fn db_manage(name: &str, target: &str) -> Job {
+    let neutron_conf = format!("{CONF_DIR}/neutron.conf");
+    let ml2 = format!("{CONF_DIR}/{ML2}");
+    job(
+        name,
+        SERVER,
+        &[
+            "neutron-db-manage",
+            "--config-file",
+            &neutron_conf,
+            "--config-file",
+            &ml2,
+            "upgrade",
+            target,
+        ],
+        JobWhen::Before,
+    )
 }
 
 /// Neutron's database password.
@@ -164,12 +179,7 @@ pub fn neutron_conf(cx: &CloudContext) -> ConfigFile {
         .set("DEFAULT", "notify_nova_on_port_status_changes", "false")
         .set("DEFAULT", "notify_nova_on_port_data_changes", "false")
         .set("DEFAULT", "transport_url", transport_url(cx))
-        .set(
-            "database",
-            "connection",
-            db_url(cx, "neutron", DB_PASSWORD, "neutron"),
-        )
-        .set("database", "max_retries", "-1")
+        .section("database", &database(cx, "neutron", DB_PASSWORD, "neutron"))
         .section(
             "keystone_authtoken",
             &authtoken(cx, "neutron", SERVICE_PASSWORD),
@@ -205,5 +215,35 @@ mod tests {
         let f = ml2_conf(&cx);
         assert_eq!(f.path, "/etc/neutron/plugins/ml2/ml2_conf.ini");
         insta::assert_snapshot!(f.content);
+    }
+
+    #[test]
+    fn neutron_conf_snapshot() {
+        let cx = crate::services::fixture();
+        insta::assert_snapshot!(neutron_conf(&cx).content);
+    }
+
+    #[test]
+    fn an_upgrade_expands_and_only_finalize_contracts() {
+        let cx = crate::services::fixture();
+        let argv = |jobs: Vec<Job>| -> Vec<String> {
+            jobs.into_iter().map(|j| j.command.join(" ")).collect()
+        };
+        let manage = "neutron-db-manage --config-file /etc/neutron/neutron.conf \
+                      --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade";
+        assert_eq!(
+            argv(Neutron.upgrade_jobs(SERVER, &cx)),
+            [format!("{manage} --expand")]
+        );
+        assert_eq!(
+            argv(Neutron.finalize_jobs(SERVER, &cx)),
+            [format!("{manage} --contract")]
+        );
+        // A new database gets both branches at once.
+        assert_eq!(
+            argv(Neutron.bootstrap(SERVER, &cx)).last(),
+            Some(&format!("{manage} heads"))
+        );
+        assert!(Neutron.upgrade_jobs("nova-api", &cx).is_empty());
     }
 }

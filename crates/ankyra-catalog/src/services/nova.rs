@@ -13,7 +13,8 @@ use crate::openstack::{
     PASSWORD_LEN,
 };
 use crate::types::{
-    pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules,
+    pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Replace, Service, ServiceGate,
+    VersionRules,
 };
 use crate::wsgi::{WsgiApp, VENV};
 
@@ -194,6 +195,51 @@ impl Service for Nova {
             _ => Vec::new(),
         }
     }
+    fn replace_strategy(&self, component: &str, kind: ComponentKind) -> Replace {
+        match component {
+            // Several conductors and schedulers serve the same RPC topic: the
+            // new one takes calls before the old one goes, so none time out.
+            "nova-conductor" | "nova-scheduler" => Replace::StartFirst,
+            // One compute per host: two would both claim the node.
+            "nova-compute" => Replace::StopFirst,
+            _ => Replace::default_for(kind),
+        }
+    }
+    fn instance_host(&self, component: &str, cx: &CloudContext, slot: u32) -> Option<String> {
+        match component {
+            // nova's `host` defaults to the host name: one per slot, so a
+            // replacement takes over its slot's service record.
+            "nova-conductor" | "nova-scheduler" => Some(format!("{}-{component}-{slot}", cx.cloud)),
+            // Its `host` is set in nova.conf; the container's name matches.
+            "nova-compute" => Some(compute_host(cx)),
+            _ => None,
+        }
+    }
+    fn service_gate(&self, component: &str) -> Option<ServiceGate> {
+        let binary = match component {
+            "nova-conductor" => "nova-conductor",
+            "nova-scheduler" => "nova-scheduler",
+            "nova-compute" => "nova-compute",
+            _ => return None,
+        };
+        Some(ServiceGate {
+            binary,
+            resource_provider: component == "nova-compute",
+            scheduling_check: true,
+            // Never the compute's: deleting it deletes its node and provider.
+            retire_stale_records: component != "nova-compute",
+            // The service list and a boot need the API, a scheduler, a
+            // conductor and a compute (and the images and placement APIs).
+            needs: &[
+                "nova-api",
+                "nova-conductor",
+                "nova-scheduler",
+                "nova-compute",
+                "placement",
+                "glance",
+            ],
+        })
+    }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {
         Some(Registration {
             service_type: "compute".into(),
@@ -334,5 +380,39 @@ mod tests {
             .iter()
             .any(|f| f.content.contains("nova.wsgi.osapi_compute:application")));
         assert!(nova_conf("keystone", &cx).is_none());
+    }
+
+    #[test]
+    fn conductors_and_schedulers_keep_a_host_per_slot_and_go_start_first() {
+        let cx = crate::services::fixture();
+        let host = |c: &str, slot| Nova.instance_host(c, &cx, slot);
+        assert_eq!(
+            host("nova-conductor", 1),
+            Some(format!("{}-nova-conductor-1", cx.cloud))
+        );
+        assert_eq!(
+            host("nova-scheduler", 2),
+            Some(format!("{}-nova-scheduler-2", cx.cloud))
+        );
+        assert_eq!(host("nova-compute", 3), Some(compute_host(&cx)));
+        assert_eq!(host("nova-api", 1), None);
+        let kind = ComponentKind::Worker;
+        assert_eq!(
+            Nova.replace_strategy("nova-conductor", kind),
+            Replace::StartFirst
+        );
+        assert_eq!(
+            Nova.replace_strategy("nova-scheduler", kind),
+            Replace::StartFirst
+        );
+        assert_eq!(
+            Nova.replace_strategy("nova-compute", kind),
+            Replace::StopFirst
+        );
+        let compute = Nova.service_gate("nova-compute").expect("gated");
+        assert!(compute.resource_provider && !compute.retire_stale_records);
+        let conductor = Nova.service_gate("nova-conductor").expect("gated");
+        assert!(!conductor.resource_provider && conductor.retire_stale_records);
+        assert!(Nova.service_gate("nova-api").is_none());
     }
 }

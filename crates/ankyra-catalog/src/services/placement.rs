@@ -2,11 +2,12 @@
 
 use ankyra_model::Version;
 
-use crate::deploy::{
-    CloudContext, ConfigFile, Job, JobWhen, ProcessSpec, Registration, SecretSpec, Smoke,
-};
+use crate::deploy::{CloudContext, ConfigFile, Job, ProcessSpec, Registration, SecretSpec, Smoke};
 use crate::ini::Ini;
-use crate::openstack::{authtoken, conf_file, db_job, db_url, endpoint, job, PASSWORD_LEN};
+use crate::openstack::{
+    authtoken, before, conf_file, database, db_and_user_secrets, db_job, registration,
+};
+use crate::services::{component, jobs_of};
 use crate::types::{
     pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Service, VersionRules,
 };
@@ -15,17 +16,16 @@ use crate::wsgi::WsgiApp;
 /// The Placement service.
 pub struct Placement;
 
-static COMPONENTS: &[ComponentDef] = &[ComponentDef {
-    name: "placement",
-    service: "placement",
-    kind: ComponentKind::Api,
-    ports: &[Port {
+static COMPONENTS: &[ComponentDef] = &[component(
+    "placement",
+    "placement",
+    ComponentKind::Api,
+    &[Port {
         name: "public",
         port: 8778,
     }],
-    after: &["keystone"],
-    default_replicas: 1,
-}];
+    &["keystone"],
+)];
 
 /// Versions on PyPI (package `openstack-placement`) per series (checked 2026-11-25).
 static VERSIONS: VersionRules = VersionRules {
@@ -37,16 +37,10 @@ static VERSIONS: VersionRules = VersionRules {
     ],
 };
 
+static SECRETS: [SecretSpec; 2] = db_and_user_secrets(DB_PASSWORD, SERVICE_PASSWORD);
+
 impl Service for Placement {
-    fn name(&self) -> &'static str {
-        "placement"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("placement", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
         pypi_image(
             "placement",
@@ -58,16 +52,7 @@ impl Service for Placement {
         )
     }
     fn secrets(&self) -> &'static [SecretSpec] {
-        &[
-            SecretSpec {
-                name: DB_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-            SecretSpec {
-                name: SERVICE_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-        ]
+        &SECRETS
     }
     fn databases(&self) -> &'static [&'static str] {
         &["placement"]
@@ -78,31 +63,30 @@ impl Service for Placement {
     }
     fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
         (component == "placement").then(|| {
-            WsgiApp {
-                app: "placement.wsgi.api:application",
-                port: 8778,
-                workers: 1,
-                env: vec![("OS_PLACEMENT_CONFIG_DIR".into(), CONF_DIR.into())],
-                files: vec![placement_conf(cx)],
-                volumes: Vec::new(),
-                probe: ("/", &[200]),
-            }
+            WsgiApp::new(
+                "placement.wsgi.api:application",
+                8778,
+                ("OS_PLACEMENT_CONFIG_DIR", CONF_DIR),
+                vec![placement_conf(cx)],
+            )
             .process()
         })
     }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
-        if component != "placement" {
-            return Vec::new();
-        }
-        vec![
-            db_job(cx, "placement", "placement", DB_PASSWORD, self.databases()),
-            job(
-                "placement db sync",
-                "placement",
-                &["placement-manage", "db", "sync"],
-                JobWhen::Before,
-            ),
-        ]
+        jobs_of(component, "placement", || {
+            vec![
+                db_job(cx, "placement", "placement", DB_PASSWORD, self.databases()),
+                db_sync(),
+            ]
+        })
+    }
+    /// Schema policy: one alembic branch, one `placement-manage db sync`
+    /// ([`crate::openstack::SCHEMA_POLICIES`], with its source): all of it
+    /// runs here, with the new image while the old version serves, and
+    /// nothing is left for finalize. Upstream writes no additive-only rule
+    /// for placement; 15.0.0 → 16.0.0 carries no schema change at all.
+    fn upgrade_jobs(&self, component: &str, _cx: &CloudContext) -> Vec<Job> {
+        jobs_of(component, "placement", || vec![db_sync()])
     }
     fn smoke(&self, component: &str) -> Option<Smoke> {
         (component == "placement").then_some(Smoke::Get {
@@ -111,13 +95,24 @@ impl Service for Placement {
         })
     }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {
-        Some(Registration {
-            service_type: "placement".into(),
-            service_name: "placement".into(),
-            url: endpoint(cx, 8778),
-            user: Some(("placement".into(), SERVICE_PASSWORD.into())),
-        })
+        Some(registration(
+            cx,
+            "placement",
+            "placement",
+            8778,
+            "",
+            SERVICE_PASSWORD,
+        ))
     }
+}
+
+/// `placement-manage db sync` in placement's image.
+fn db_sync() -> Job {
+    before(
+        "placement db sync",
+        "placement",
+        &["placement-manage", "db", "sync"],
+    )
 }
 
 /// Placement's database password.
@@ -131,15 +126,24 @@ pub fn placement_conf(cx: &CloudContext) -> ConfigFile {
     let mut ini = Ini::new();
     ini.set("DEFAULT", "use_stderr", "true")
         .set("api", "auth_strategy", "keystone")
-        .set(
+        .section(
             "placement_database",
-            "connection",
-            db_url(cx, "placement", DB_PASSWORD, "placement"),
+            &database(cx, "placement", DB_PASSWORD, "placement"),
         )
-        .set("placement_database", "max_retries", "-1")
         .section(
             "keystone_authtoken",
             &authtoken(cx, "placement", SERVICE_PASSWORD),
         );
     conf_file(cx, CONF_DIR, "placement.conf", ini)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_conf_snapshot() {
+        let cx = crate::services::fixture();
+        insta::assert_snapshot!(placement_conf(&cx).content);
+    }
 }

@@ -56,6 +56,10 @@ pub struct ContainerSpec {
     /// Files copied into the container after it is created and before it starts: what
     /// a remote engine gets instead of bind mounts (it cannot see this machine's files).
     pub files: Vec<ContainerFile>,
+    /// The host name inside the container (None: the engine's default, the
+    /// container ID). A stable name lets a replacement keep the identity a
+    /// service derives from it (nova's `host`).
+    pub hostname: Option<String>,
 }
 
 /// A network a container joins.
@@ -133,6 +137,7 @@ impl Docker {
             env: (!spec.env.is_empty()).then(|| spec.env.clone()),
             labels: (!spec.labels.is_empty()).then(|| spec.labels.clone()),
             working_dir: spec.working_dir.clone(),
+            hostname: spec.hostname.clone(),
             network_disabled: spec.network_disabled.then_some(true),
             stop_timeout: spec.stop_timeout,
             healthcheck: spec

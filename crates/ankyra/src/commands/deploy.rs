@@ -94,7 +94,7 @@ pub fn apply(
 }
 
 /// What an apply did, for people.
-fn print_applied(p: &Printer, applied: &ankyra_ops::Applied) {
+pub(crate) fn print_applied(p: &Printer, applied: &ankyra_ops::Applied) {
     let o = &applied.outcome;
     print_plan(p, &o.plan);
     for (component, bytes) in &o.snapshots {
@@ -153,6 +153,7 @@ pub fn apply_cloud(
         ankyra_ops::ApplyOptions {
             bootstrap: true,
             restore_snapshot: false,
+            rollback: false,
         },
         lines(no_progress),
     )?;
@@ -161,62 +162,6 @@ pub fn apply_cloud(
     } else {
         print_applied(p, &applied);
     }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn rollback(
-    p: &Printer,
-    store: &mut dyn Store,
-    state: &Path,
-    cloud: &str,
-    component: &str,
-    to: Option<u64>,
-    restore_snapshot: bool,
-    author: &str,
-    no_progress: bool,
-) -> Result<(), OpsError> {
-    let done = ankyra_ops::rollback(
-        store,
-        state,
-        cloud,
-        component,
-        to,
-        restore_snapshot,
-        author,
-        lines(no_progress),
-    )?;
-    if p.is_json() {
-        p.json(&done);
-        return Ok(());
-    }
-    p.line(format!(
-        "{component}: back to {} as in revision {} (new revision {})",
-        done.version, done.from_revision, done.applied.revision
-    ));
-    print_applied(p, &done.applied);
-    Ok(())
-}
-
-pub fn finalize(
-    p: &Printer,
-    store: &mut dyn Store,
-    state: &Path,
-    cloud: &str,
-    component: &str,
-    no_progress: bool,
-) -> Result<(), OpsError> {
-    let done = ankyra_ops::finalize(store, state, cloud, component, lines(no_progress))?;
-    if p.is_json() {
-        p.json(&done);
-        return Ok(());
-    }
-    p.line(format!(
-        "{component}: {} is final ({} ran; {} migration(s) finalized). A rollback now needs --restore-snapshot.",
-        done.version,
-        if done.jobs.is_empty() { "no contract job".to_string() } else { done.jobs.join(", ") },
-        done.migrations
-    ));
     Ok(())
 }
 
@@ -296,7 +241,7 @@ pub fn serve(
 
 pub fn destroy(
     p: &Printer,
-    store: &dyn Store,
+    store: &mut dyn Store,
     state: &Path,
     cloud: &str,
     purge: bool,

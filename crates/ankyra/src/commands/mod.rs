@@ -6,6 +6,7 @@ mod fleet;
 mod init;
 mod plan;
 mod revisions;
+mod upgrade;
 
 use ankyra_ops::OpsError;
 use ankyra_store::Store;
@@ -89,18 +90,39 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             cloud.as_deref().unwrap_or_default(),
             *no_progress,
         ),
+        Command::Upgrade {
+            cloud,
+            release,
+            assignments,
+            message,
+            apply,
+            no_progress,
+        } => upgrade::upgrade(
+            p,
+            &mut *store(g)?,
+            &state(g),
+            upgrade::Args {
+                cloud,
+                release,
+                assignments,
+                author: &author(g),
+                message: message.as_deref(),
+                apply: *apply,
+                no_progress: *no_progress,
+            },
+        ),
         Command::Rollback {
             cloud,
             component,
             to,
             restore_snapshot,
             no_progress,
-        } => deploy::rollback(
+        } => upgrade::rollback(
             p,
             &mut *store(g)?,
             &state(g),
             cloud,
-            component,
+            component.as_deref(),
             *to,
             *restore_snapshot,
             &author(g),
@@ -110,12 +132,12 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             cloud,
             component,
             no_progress,
-        } => deploy::finalize(
+        } => upgrade::finalize(
             p,
             &mut *store(g)?,
             &state(g),
             cloud,
-            component,
+            component.as_deref(),
             *no_progress,
         ),
         Command::Status { cloud } => deploy::status(p, &*store(g)?, &state(g), cloud),
@@ -138,7 +160,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             deploy::serve(&mut *store(g)?, &state(g), clouds, *interval, http)
         }
         Command::Destroy { cloud, purge } => {
-            deploy::destroy(p, &*store(g)?, &state(g), cloud, *purge)
+            deploy::destroy(p, &mut *store(g)?, &state(g), cloud, *purge)
         }
         Command::Images(ImagesCommand::Build {
             file,
@@ -220,6 +242,38 @@ fn state(g: &Global) -> std::path::PathBuf {
 fn author(g: &Global) -> String {
     g.author
         .clone()
-        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
+        .or_else(account_name)
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The name of the account this process runs as, from /etc/passwd: a
+/// minimal shell (root's under `su -c`, a container's) may set no $USER.
+fn account_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd_name(&passwd, uid)
+}
+
+/// The name of `uid` in a passwd file's text.
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_account_name_comes_from_the_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nrey:x:1000:1000::/home/rey:/bin/sh\n";
+        assert_eq!(super::passwd_name(passwd, 1000).as_deref(), Some("rey"));
+        assert_eq!(super::passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::passwd_name(passwd, 7), None);
+    }
 }

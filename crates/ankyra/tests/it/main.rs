@@ -6,6 +6,7 @@ mod concurrency;
 mod errors;
 mod revisions;
 mod serve_http;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,347 @@
+//! Worker replacements the service checks: instances in stable slots, each
+//! gated on what the service itself says (nova's service list, placement),
+//! start-first or stop-first as the catalog says, then one scheduling check
+//! per step and the retirement of service records no instance has any more.
+
+use std::time::Instant;
+
+use ankyra_catalog::{Catalog, ServiceGate};
+use ankyra_runtime::ContainerInfo;
+
+use crate::engine::{Engine, Prepared, ADMIN_SECRET};
+use crate::instances::Component;
+use crate::nova_gate::{self, NovaApi, GATE_TIMEOUT};
+use crate::{naming, observe, EngineError};
+
+/// The slot of an instance (None: started before slots existed).
+pub(crate) fn slot_of(c: &ContainerInfo) -> Option<u32> {
+    c.labels
+        .get(naming::LABEL_SLOT)
+        .and_then(|s| s.parse().ok())
+}
+
+/// The lowest slot (from 1) not in `taken`.
+pub(crate) fn free_slot(taken: &[u32]) -> u32 {
+    (1..).find(|s| !taken.contains(s)).unwrap_or(1)
+}
+
+/// A new instance: its container, the host the service knows it by, and
+/// when it started (seconds since the Unix epoch).
+pub(crate) struct Started {
+    pub(crate) container: String,
+    pub(crate) host: String,
+    pub(crate) since: i64,
+}
+
+/// A failed check: which one, and what the service said.
+pub(crate) struct Failed {
+    pub(crate) check: &'static str,
+    pub(crate) detail: String,
+}
+
+/// The host a container runs as: its slot's, or Docker's default (the
+/// first 12 digits of its ID).
+pub(crate) fn host_of(c: &Component<'_>, info: &ContainerInfo) -> String {
+    slot_of(info)
+        .and_then(|s| c.slot_host(s))
+        .unwrap_or_else(|| info.id.chars().take(12).collect())
+}
+
+/// The gate of a component and a session to ask it with: None when the
+/// catalog has no gate or the components it needs do not run yet (a new
+/// cloud's conductor starts before nova's API).
+pub(crate) struct Gate {
+    pub(crate) spec: ServiceGate,
+    pub(crate) api: NovaApi,
+}
+
+impl Engine {
+    /// The component's service gate, when it can be asked now.
+    pub(crate) async fn service_gate(
+        &self,
+        p: &Prepared,
+        c: &Component<'_>,
+    ) -> Result<Option<Gate>, EngineError> {
+        let Some(spec) = Catalog::get()
+            .component(&c.spec.name)
+            .ok()
+            .and_then(|(_, svc)| svc.service_gate(&c.spec.name))
+        else {
+            return Ok(None);
+        };
+        let running = self.active(p).await?;
+        let missing: Vec<&str> = spec
+            .needs
+            .iter()
+            .copied()
+            .filter(|n| *n != c.spec.name)
+            .filter(|n| {
+                !running
+                    .get(*n)
+                    .is_some_and(|l| l.iter().any(|x| x.is_running()))
+            })
+            .collect();
+        if !missing.is_empty() {
+            c.say(format!(
+                "service checks skipped: {} not running yet",
+                missing.join(", ")
+            ));
+            return Ok(None);
+        }
+        let admin = p.secrets.get(ADMIN_SECRET).cloned().unwrap_or_default();
+        let api = NovaApi::login(&p.network.vip, &admin)
+            .await
+            .map_err(|detail| EngineError::ServiceGate {
+                component: c.spec.name.clone(),
+                host: String::new(),
+                check: "login for the service checks".into(),
+                detail,
+            })?;
+        Ok(Some(Gate { spec, api }))
+    }
+
+    /// Starts instance `n` in `slot` and notes its host and start time.
+    pub(crate) async fn start_slot(
+        &self,
+        c: &Component<'_>,
+        n: u32,
+        fixed_ip: Option<&str>,
+        slot: u32,
+    ) -> Result<Started, EngineError> {
+        let since = nova_gate::now_unix();
+        let info = c.start_in_slot(n, fixed_ip, Some(slot)).await?;
+        Ok(Started {
+            host: host_of(c, &info),
+            container: info.name,
+            since,
+        })
+    }
+
+    /// Waits until the service proves the instance: `up` in its service list
+    /// with a heartbeat after `since`; for a compute, its resource tracker
+    /// synced with placement and its provider there with inventory.
+    pub(crate) async fn gate_instance(
+        &self,
+        c: &Component<'_>,
+        gate: &Gate,
+        started: &Started,
+        since: i64,
+    ) -> Result<(), Failed> {
+        let host = &started.host;
+        let begun = Instant::now();
+        let mut last: String;
+        loop {
+            match gate.api.services(gate.spec.binary).await {
+                Ok(records) => match records.iter().find(|r| &r.host == host) {
+                    Some(r) if nova_gate::is_fresh(r, since) => break,
+                    Some(r) => {
+                        last = format!(
+                            "state {}, last heartbeat {}",
+                            r.state,
+                            r.updated_at.as_deref().unwrap_or("never")
+                        )
+                    }
+                    None => last = "no record for that host".into(),
+                },
+                Err(e) => last = e,
+            }
+            if begun.elapsed() > GATE_TIMEOUT {
+                return Err(Failed {
+                    check: "nova's service list",
+                    detail: format!(
+                        "{} not up with a heartbeat since it started after {} s ({last})",
+                        started.container,
+                        GATE_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        c.say(format!(
+            "{}: up in nova's service list (host {host})",
+            started.container
+        ));
+        if !gate.spec.resource_provider {
+            return Ok(());
+        }
+        loop {
+            // The resource tracker prints this after it synced the provider
+            // with placement (placement keeps no timestamps to ask instead).
+            let synced = self
+                .docker
+                .container_logs(&started.container, 5000)
+                .await
+                .map(|log| log.contains("Final resource view"))
+                .unwrap_or(false);
+            if synced {
+                match gate.api.provider(host).await {
+                    Ok(Some((uuid, classes))) if !classes.is_empty() => {
+                        c.say(format!(
+                            "{}: resource provider {host} ({uuid}) synced by it, inventory {}",
+                            started.container,
+                            classes.join(", ")
+                        ));
+                        return Ok(());
+                    }
+                    Ok(Some(_)) => last = "its provider has no inventory".into(),
+                    Ok(None) => last = "placement has no provider of that name".into(),
+                    Err(e) => last = e,
+                }
+            } else {
+                last = "its resource tracker has not synced with placement yet".into();
+            }
+            if begun.elapsed() > GATE_TIMEOUT {
+                return Err(Failed {
+                    check: "resource provider",
+                    detail: format!("{last} after {} s", GATE_TIMEOUT.as_secs()),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Replaces the component's instances one by one, start-first without a
+    /// load balancer: the new one starts in the old one's slot (same host),
+    /// passes its readiness probe, the old one stops (kept), the new one
+    /// must show its own heartbeat; then the old one goes. A failed check
+    /// removes the new one and starts the old one again. Returns the hosts
+    /// of instances removed.
+    pub(crate) async fn replace_start_first(
+        &self,
+        c: &Component<'_>,
+        existing: &[ContainerInfo],
+        next: u32,
+        gate: Option<&Gate>,
+    ) -> Result<Vec<String>, EngineError> {
+        let replicas = c.spec.replicas as usize;
+        let mut taken: Vec<u32> = existing.iter().filter_map(slot_of).collect();
+        let mut removed = Vec::new();
+        for i in 0..replicas {
+            let old = existing.get(i);
+            let slot = match old.and_then(slot_of) {
+                Some(s) => s,
+                None => {
+                    let s = free_slot(&taken);
+                    taken.push(s);
+                    s
+                }
+            };
+            let started = match self.start_slot(c, next + i as u32, None, slot).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Never ready: the old one never stopped.
+                    let name = naming::instance(c.cloud, &c.spec.name, next + i as u32);
+                    let _ = self.docker.remove_container(&name).await;
+                    return Err(e);
+                }
+            };
+            if let Some(old) = old {
+                c.say(format!(
+                    "stopping {} (kept until {} passes)",
+                    old.name, started.container
+                ));
+                self.docker
+                    .stop_container(&old.name, i64::from(c.process.stop_timeout_secs))
+                    .await?;
+            }
+            // The old instance (same host) is silent from here on: a later
+            // heartbeat is the new one's.
+            let since = nova_gate::now_unix();
+            if let Some(gate) = gate {
+                if let Err(f) = self.gate_instance(c, gate, &started, since).await {
+                    c.say(format!(
+                        "{} failed {}: removing it, starting the old instance again",
+                        started.container, f.check
+                    ));
+                    let _ = self.docker.stop_container(&started.container, 10).await;
+                    let _ = self.docker.remove_container(&started.container).await;
+                    if let Some(old) = old {
+                        self.docker.start_container(&old.name).await?;
+                    }
+                    return Err(EngineError::GateFailed {
+                        component: c.spec.name.clone(),
+                        gate: f.check.into(),
+                        reason: format!("host {}: {}", started.host, f.detail),
+                    });
+                }
+            }
+            if let Some(old) = old {
+                let host = host_of(c, old);
+                c.remove(old).await?;
+                if host != started.host {
+                    removed.push(host);
+                }
+            }
+        }
+        for extra in existing.iter().skip(replicas) {
+            removed.push(host_of(c, extra));
+            c.remove(extra).await?;
+        }
+        Ok(removed)
+    }
+
+    /// After a gated step: one scheduling check, then the service records
+    /// of hosts no instance has any more (down, or silent since the step
+    /// began when this step removed their container) are deleted.
+    pub(crate) async fn finish_gate(
+        &self,
+        p: &Prepared,
+        c: &Component<'_>,
+        gate: &Gate,
+        removed_hosts: &[String],
+        step_began: i64,
+    ) -> Result<(), EngineError> {
+        if gate.spec.scheduling_check {
+            let say = |m: String| c.say(m);
+            gate.api
+                .scheduling_check(&say)
+                .await
+                .map_err(|detail| EngineError::ServiceGate {
+                    component: c.spec.name.clone(),
+                    host: String::new(),
+                    check: "scheduling check".into(),
+                    detail,
+                })?;
+        }
+        if !gate.spec.retire_stale_records {
+            return Ok(());
+        }
+        let now = observe::containers(&self.docker, &p.cloud).await?;
+        let current: Vec<String> = now
+            .get(&c.spec.name)
+            .into_iter()
+            .flatten()
+            .map(|i| host_of(c, i))
+            .collect();
+        let records = match gate.api.services(gate.spec.binary).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Leftover records are untidy, not harmful: say it, go on.
+                c.say(format!("cannot list service records to retire: {e}"));
+                return Ok(());
+            }
+        };
+        for r in nova_gate::stale(&records, &current, removed_hosts, step_began) {
+            match gate.api.delete_service(&r.id).await {
+                Ok(()) => c.say(format!(
+                    "deleted the {} service record of retired host {} ({})",
+                    r.binary, r.host, r.state
+                )),
+                Err(e) => c.say(format!("cannot delete the record of {}: {e}", r.host)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_instance_takes_the_lowest_free_slot() {
+        assert_eq!(free_slot(&[]), 1);
+        assert_eq!(free_slot(&[1, 2]), 3);
+        assert_eq!(free_slot(&[2, 3]), 1);
+    }
+}

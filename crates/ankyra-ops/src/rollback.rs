@@ -1,0 +1,295 @@
+//! `rollback`: put one component, or the whole cloud, back as an earlier
+//! revision had it: a new revision, applied by the fastest safe path (a
+//! load-balancer switch inside the bake window).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ankyra_engine::{ApplyOptions, Reporter};
+use ankyra_model::Record;
+use ankyra_store::{Revision, Store};
+use serde::Serialize;
+
+use crate::deploy::{apply_latest, Applied};
+use crate::revisions::{commit_on, latest, resolved_revision, stored_record};
+use crate::OpsError;
+
+/// What `rollback` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolledBack {
+    /// The component.
+    pub component: String,
+    /// The revision whose component settings were taken.
+    pub from_revision: u64,
+    /// The version it runs again.
+    pub version: String,
+    /// The apply of the new revision.
+    pub applied: Applied,
+}
+
+/// A component's settings (version, image, config) as one comparable string.
+fn fingerprint(resolved: &ankyra_catalog::ResolvedRecord, component: &str) -> String {
+    resolved
+        .components
+        .iter()
+        .find(|c| c.name == component)
+        .map(|c| {
+            format!(
+                "{}|{}|{}",
+                c.version,
+                c.image,
+                serde_json::to_string(&c.config).unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The component's version in a resolved record ("" when it has none).
+fn version_in(resolved: &ankyra_catalog::ResolvedRecord, component: &str) -> String {
+    resolved
+        .components
+        .iter()
+        .find(|c| c.name == component)
+        .map(|c| c.version.to_string())
+        .unwrap_or_default()
+}
+
+/// The component's settings (version, image, config) in one revision.
+fn component_of(rev: &Revision, component: &str) -> Result<(Record, String), OpsError> {
+    let record = stored_record(rev)?;
+    let resolved = resolved_revision(rev)?;
+    Ok((record, fingerprint(&resolved, component)))
+}
+
+/// `ankyra rollback CLOUD COMPONENT [--to REV]`: a new revision equal to the
+/// latest one except for `component`, which gets its settings from `to` or
+/// from the last applied revision where they differed; then applied by the
+/// fastest safe path (a load-balancer switch inside the bake window).
+#[allow(clippy::too_many_arguments)]
+pub fn rollback(
+    store: &mut dyn Store,
+    state: &Path,
+    cloud: &str,
+    component: &str,
+    to: Option<u64>,
+    restore_snapshot: bool,
+    author: &str,
+    reporter: Arc<dyn Reporter>,
+) -> Result<RolledBack, OpsError> {
+    let latest = latest(store, cloud)?;
+    let (mut record, now) = component_of(&latest, component)?;
+    if !record.spec.components.contains_key(component) {
+        return Err(OpsError::Rollback {
+            cloud: cloud.into(),
+            component: component.into(),
+            reason: format!(
+                "revision {} has no component `{component}`; `ankyra show {cloud}` lists them",
+                latest.number
+            ),
+        });
+    }
+    let target = match to {
+        Some(n) => store.revision(cloud, n)?,
+        None => {
+            let mut found = None;
+            for summary in store.history(cloud)?.iter().rev() {
+                if summary.number == latest.number || summary.status.as_deref() != Some("applied") {
+                    continue;
+                }
+                let rev = store.revision(cloud, summary.number)?;
+                if component_of(&rev, component)?.1 != now {
+                    found = Some(rev);
+                    break;
+                }
+            }
+            found.ok_or_else(|| OpsError::Rollback {
+                cloud: cloud.into(),
+                component: component.into(),
+                reason: "no earlier applied revision runs it differently; \
+                         `ankyra history` lists the revisions, `--to REV` picks one"
+                    .into(),
+            })?
+        }
+    };
+    let (old_record, _) = component_of(&target, component)?;
+    let Some(old_spec) = old_record.spec.components.get(component).cloned() else {
+        return Err(OpsError::Rollback {
+            cloud: cloud.into(),
+            component: component.into(),
+            reason: format!("revision {} has no component `{component}`", target.number),
+        });
+    };
+    record
+        .spec
+        .components
+        .insert(component.to_string(), old_spec);
+    let resolved = ankyra_catalog::resolve(&record)?;
+    let version = version_in(&resolved, component);
+    // Refused before anything is recorded: no revision the cloud cannot reach.
+    ankyra_engine::check_downgrade(
+        store,
+        cloud,
+        component,
+        &version_in(&resolved_revision(&latest)?, component),
+        &version,
+        restore_snapshot,
+    )?;
+    // On top of the revision edited, or not at all (StoreError::Conflict).
+    commit_on(
+        store,
+        Some(&latest),
+        &record,
+        &resolved,
+        author,
+        &format!(
+            "rollback {component} to revision {} ({version})",
+            target.number
+        ),
+    )?;
+    let applied = apply_latest(
+        store,
+        state,
+        cloud,
+        ApplyOptions {
+            restore_snapshot,
+            ..ApplyOptions::default()
+        },
+        reporter,
+    )?;
+    Ok(RolledBack {
+        component: component.into(),
+        from_revision: target.number,
+        version,
+        applied,
+    })
+}
+
+/// One component a whole-cloud rollback moves.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentBack {
+    /// The component.
+    pub component: String,
+    /// The version it ran.
+    pub from: String,
+    /// The version it runs again.
+    pub to: String,
+}
+
+/// What a whole-cloud rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudRolledBack {
+    /// The revision whose components were taken.
+    pub from_revision: u64,
+    /// Every component that differed, in the order they went back.
+    pub components: Vec<ComponentBack>,
+    /// The apply of the new revision.
+    pub applied: Applied,
+}
+
+fn cloud_rollback_error(cloud: &str, reason: String) -> OpsError {
+    OpsError::Rollback {
+        cloud: cloud.into(),
+        component: "every component".into(),
+        reason,
+    }
+}
+
+/// `ankyra rollback CLOUD --to REV`: one new revision in which every
+/// component is as REV had it (default: the last applied revision before the
+/// latest that differs), applied in the reverse of the upgrade order: what
+/// depends on others goes back first (nova-compute before nova's control
+/// services, keystone last). Inside the bake window an API component is a
+/// load-balancer switch. Going back past a finalized upgrade is refused
+/// before anything is recorded, unless `restore_snapshot`.
+#[allow(clippy::too_many_arguments)]
+pub fn rollback_cloud(
+    store: &mut dyn Store,
+    state: &Path,
+    cloud: &str,
+    to: Option<u64>,
+    restore_snapshot: bool,
+    author: &str,
+    reporter: Arc<dyn Reporter>,
+) -> Result<CloudRolledBack, OpsError> {
+    let latest = latest(store, cloud)?;
+    let target = match to {
+        Some(n) => store.revision(cloud, n)?,
+        None => {
+            let mut found = None;
+            for summary in store.history(cloud)?.iter().rev() {
+                if summary.number == latest.number
+                    || summary.status.as_deref() != Some("applied")
+                    || summary.content_hash == latest.content_hash
+                {
+                    continue;
+                }
+                found = Some(store.revision(cloud, summary.number)?);
+                break;
+            }
+            found.ok_or_else(|| {
+                cloud_rollback_error(
+                    cloud,
+                    format!("no earlier applied revision differs from revision {}; `ankyra history {cloud}` lists them, `--to REV` picks one", latest.number),
+                )
+            })?
+        }
+    };
+    let mut record = stored_record(&latest)?;
+    let old = stored_record(&target)?;
+    // Components and the release they default to come from the target;
+    // metadata, hosts and rollout settings stay as they are now.
+    record.spec.components = old.spec.components.clone();
+    record.spec.release = old.spec.release.clone();
+    let resolved = ankyra_catalog::resolve(&record)?;
+    let now = resolved_revision(&latest)?;
+    let mut moved: Vec<ComponentBack> = Vec::new();
+    for c in &resolved.components {
+        if fingerprint(&now, &c.name) == fingerprint(&resolved, &c.name) {
+            continue;
+        }
+        let from = version_in(&now, &c.name);
+        let to = c.version.to_string();
+        // Refused before anything is recorded: no revision the cloud cannot reach.
+        ankyra_engine::check_downgrade(store, cloud, &c.name, &from, &to, restore_snapshot)?;
+        moved.push(ComponentBack {
+            component: c.name.clone(),
+            from,
+            to,
+        });
+    }
+    if moved.is_empty() {
+        return Err(cloud_rollback_error(
+            cloud,
+            format!(
+                "revision {} runs every component as revision {} does: nothing to go back to",
+                latest.number, target.number
+            ),
+        ));
+    }
+    // Reverse of the upgrade (dependency) order, as the plan runs them.
+    moved.reverse();
+    commit_on(
+        store,
+        Some(&latest),
+        &record,
+        &resolved,
+        author,
+        &format!("rollback to revision {} (whole cloud)", target.number),
+    )?;
+    let applied = apply_latest(
+        store,
+        state,
+        cloud,
+        ApplyOptions {
+            restore_snapshot,
+            rollback: true,
+            ..ApplyOptions::default()
+        },
+        reporter,
+    )?;
+    Ok(CloudRolledBack {
+        from_revision: target.number,
+        components: moved,
+        applied,
+    })
+}

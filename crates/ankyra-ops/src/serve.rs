@@ -1,0 +1,132 @@
+//! `serve`: keep every applied cloud as recorded (replace dead containers,
+//! fix drift), optionally answering the read-only HTTP API.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ankyra_engine::{Engine, Reporter};
+use ankyra_store::Store;
+
+use crate::engine::runtime;
+use crate::revisions::{applied_revision, resolved_revision};
+use crate::{Http, OpsError};
+
+/// The revision `serve` keeps `cloud` at: the last applied one, unless the
+/// cloud was destroyed since (then nothing: it stays gone).
+fn kept_revision(store: &dyn Store, cloud: &str) -> Result<Option<u64>, OpsError> {
+    let gone = store
+        .history(cloud)?
+        .last()
+        .and_then(|r| r.status.as_deref())
+        .is_some_and(|s| s == "destroyed" || s == "stopped");
+    if gone {
+        return Ok(None);
+    }
+    applied_revision(store, cloud)
+}
+
+/// Reconciles every applied cloud (or `only`) every `interval` until SIGINT or
+/// SIGTERM; with `http`, answers its read-only API meanwhile (see [`Http`]).
+///
+/// The token file is read or created and the address bound before the first
+/// pass: a port in use fails at once.
+pub fn serve(
+    store: &mut dyn Store,
+    state: &Path,
+    only: &[String],
+    interval: Duration,
+    reporter: Arc<dyn Reporter>,
+    http: Option<Http>,
+) -> Result<(), OpsError> {
+    runtime()?.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Both made before the first pass, so a signal that comes during a
+        // pass is kept and ends the loop after it.
+        let on_signal = |kind| signal(kind).map_err(|source| OpsError::Runtime { source });
+        let mut term = on_signal(SignalKind::terminate())?;
+        let mut int = on_signal(SignalKind::interrupt())?;
+        let server = match http {
+            None => None,
+            Some(http) => {
+                let token = crate::http::load_or_create_token(&http.token_file)?;
+                let (listener, bound) = crate::http::bind(http.listen).await?;
+                // The token file's path, never the token.
+                tracing::info!(
+                    token_file = %http.token_file.display(),
+                    "listening on http://{bound}"
+                );
+                (http.on_listening)(bound, &http.token_file);
+                Some(tokio::spawn(crate::http::run(listener, token.into(), http.open)))
+            }
+        };
+        // One client per engine, made when a cloud on it is first seen; an
+        // engine that cannot be reached is reported and tried again next pass.
+        let mut engines: std::collections::HashMap<String, Engine> = Default::default();
+        tracing::info!(interval = ?interval, "serving");
+        loop {
+            let clouds = if only.is_empty() {
+                store.clouds()?
+            } else {
+                only.to_vec()
+            };
+            for cloud in clouds {
+                let rev = match kept_revision(store, &cloud) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(%cloud, error = %e, "cannot read the cloud's history");
+                        continue;
+                    }
+                };
+                let resolved = match store
+                    .revision(&cloud, rev)
+                    .map_err(OpsError::from)
+                    .and_then(|r| resolved_revision(&r))
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(%cloud, error = %e, "cannot read the applied revision");
+                        continue;
+                    }
+                };
+                let key = resolved.engine.address.clone();
+                if !engines.contains_key(&key) {
+                    match Engine::connect_to(state.to_path_buf(), reporter.clone(), &resolved.engine)
+                        .await
+                    {
+                        Ok(e) => {
+                            engines.insert(key.clone(), e);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%cloud, error = %e, "cannot reach the cloud's engine; will retry");
+                            continue;
+                        }
+                    }
+                }
+                let Some(engine) = engines.get(&key) else {
+                    continue;
+                };
+                match engine.reconcile(store, &resolved, rev).await {
+                    Ok(Some(done)) => {
+                        tracing::warn!(%cloud, steps = done.plan.steps.len(), "repaired drift")
+                    }
+                    Ok(None) => tracing::debug!(%cloud, "as wanted"),
+                    Err(e) => {
+                        tracing::warn!(%cloud, error = %e, "reconciliation failed; will retry")
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = int.recv() => break,
+                _ = term.recv() => break,
+            }
+        }
+        if let Some(server) = server {
+            server.abort();
+        }
+        tracing::info!("stopped serving");
+        Ok::<(), OpsError>(())
+    })
+}

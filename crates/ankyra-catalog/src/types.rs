@@ -60,6 +60,21 @@ pub struct ServiceGate {
     /// Components that must run for the gate to be asked at all (a new
     /// cloud's conductor starts before there is an API to ask).
     pub needs: &'static [&'static str],
+    /// For a start-first replacement: the RPC queue the new instance must
+    /// consume from before the old one stops (so no call waits on nobody).
+    pub rpc_queue: Option<RpcQueue>,
+}
+
+/// An RPC queue in the message broker, and how to count its consumers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RpcQueue {
+    /// The broker component (`rabbitmq`).
+    pub broker: &'static str,
+    /// The queue (`conductor`).
+    pub queue: &'static str,
+    /// A command run in the broker's container that prints `name consumers`
+    /// lines, one per queue.
+    pub list_command: &'static [&'static str],
 }
 
 /// A port a component listens on.

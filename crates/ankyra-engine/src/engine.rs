@@ -300,10 +300,26 @@ impl Engine {
         store: &mut dyn Store,
         r: &ResolvedRecord,
     ) -> Result<Plan, EngineError> {
+        self.plan_ordered(store, r, ankyra_plan::Order::Upgrade)
+            .await
+    }
+
+    /// Plans the record against what runs, replacements in `order` (what
+    /// an apply with `ApplyOptions::rollback` runs uses `Order::Rollback`).
+    pub async fn plan_ordered(
+        &self,
+        store: &mut dyn Store,
+        r: &ResolvedRecord,
+        order: ankyra_plan::Order,
+    ) -> Result<Plan, EngineError> {
         // Planning changes nothing: no network, no secret is created.
         let p = self.prepare(store, r, false).await?;
         let running = self.active(&p).await?;
-        Ok(ankyra_plan::plan(&p.desired, &observe::observed(&running))?)
+        Ok(ankyra_plan::plan_ordered(
+            &p.desired,
+            &observe::observed(&running),
+            order,
+        )?)
     }
 
     pub(crate) fn component<'a>(

@@ -12,8 +12,9 @@
 //!   when its inventory or traits differ, so "updated since it started" is
 //!   read from the compute itself: its resource tracker logs `Final resource
 //!   view` after it has synced the provider with placement (a failed sync
-//!   raises before that line). With it, the provider named after the host
-//!   must exist in placement with inventory.
+//!   raises before that line; nova logs it at DEBUG, so the catalog's
+//!   nova.conf raises that one logger to DEBUG). With it, the provider named
+//!   after the host must exist in placement with inventory.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -140,22 +141,30 @@ pub fn is_fresh(record: &ServiceRecord, since: i64) -> bool {
 }
 
 /// Records to delete after a step: of the component's binary, on a host
-/// none of its instances has now, and down (or, for a host whose container
-/// this step removed, silent since the step began).
+/// none of its instances has now, and down, or of a container this step
+/// removed (it cannot heartbeat any more; waiting for `down` would take
+/// nova's service_down_time, 60 s).
 pub fn stale<'a>(
     records: &'a [ServiceRecord],
     current: &[String],
     removed: &[String],
-    step_began: i64,
 ) -> Vec<&'a ServiceRecord> {
     records
         .iter()
         .filter(|r| !current.contains(&r.host))
-        .filter(|r| {
-            r.state == "down"
-                || (removed.contains(&r.host) && r.heartbeat_unix().is_none_or(|t| t <= step_began))
-        })
+        .filter(|r| r.state == "down" || removed.contains(&r.host))
         .collect()
+}
+
+/// The consumers of `queue` in `name consumers` lines (rabbitmqctl's
+/// `list_queues -q name consumers`); None when the queue is not listed.
+pub fn consumers(listing: &str, queue: &str) -> Option<u32> {
+    listing.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        (fields.next() == Some(queue))
+            .then(|| fields.next().and_then(|n| n.parse().ok()))
+            .flatten()
+    })
 }
 
 /// An admin session on the compute, placement and image APIs, through the VIP.
@@ -567,26 +576,31 @@ mod tests {
     }
 
     #[test]
-    fn stale_records_are_down_or_silent_hosts_no_instance_has() {
+    fn stale_records_are_down_or_removed_hosts_no_instance_has() {
         let s = services();
         let current = vec!["lab1-nova-conductor-1".to_string()];
-        let began = parse_utc("2026-12-03T11:40:00").expect("time");
         let hosts = |v: Vec<&ServiceRecord>| v.iter().map(|r| r.host.clone()).collect::<Vec<_>>();
+        assert_eq!(hosts(stale(&s, &current, &[])), ["3f9e2c1d7a6b", "never"]);
+        // The container this step removed: gone even while nova still says up.
         assert_eq!(
-            hosts(stale(&s, &current, &[], began)),
-            ["3f9e2c1d7a6b", "never"]
-        );
-        // The container this step removed stopped heartbeating before it began.
-        assert_eq!(
-            hosts(stale(&s, &current, &["a1b2c3d4e5f6".into()], began)),
+            hosts(stale(&s, &current, &["a1b2c3d4e5f6".into()])),
             ["3f9e2c1d7a6b", "a1b2c3d4e5f6", "never"]
         );
-        assert!(
-            stale(&s, &[], &[], began)
-                .iter()
-                .all(|r| r.host != "lab1-nova-conductor-1"),
-            "an up record is never stale by itself"
+        // A host an instance has now is never stale, even if listed as removed
+        // (a replacement took over its slot).
+        assert_eq!(
+            hosts(stale(&s, &current, &["lab1-nova-conductor-1".into()])),
+            ["3f9e2c1d7a6b", "never"]
         );
+    }
+
+    #[test]
+    fn consumers_are_counted_per_queue() {
+        let listing = "conductor_fanout_1f2e\t1\nconductor\t2\nconductor.lab1-nova-conductor-1\t2\nscheduler\t0\n";
+        assert_eq!(consumers(listing, "conductor"), Some(2));
+        assert_eq!(consumers(listing, "scheduler"), Some(0));
+        assert_eq!(consumers(listing, "compute"), None);
+        assert_eq!(consumers("Timeout: 60.0 seconds ...", "conductor"), None);
     }
 
     #[test]

@@ -102,7 +102,6 @@ impl Engine {
         let mut removed_hosts: Vec<String> = Vec::new();
         let mut gate: Option<workers::Gate> = None;
         let mut gate_asked = false;
-        let step_began = crate::nova_gate::now_unix();
         match step.kind {
             StepKind::Create => {
                 // The service's user and endpoints exist before its first process
@@ -157,7 +156,7 @@ impl Engine {
                 gate = self.service_gate(p, &c).await?;
                 gate_asked = true;
                 removed_hosts = self
-                    .replace_start_first(&c, &existing, next, gate.as_ref())
+                    .replace_start_first(p, &c, &existing, next, gate.as_ref())
                     .await?;
                 if version_changed {
                     c.run_jobs(&after).await?;
@@ -235,8 +234,7 @@ impl Engine {
                     });
                 }
             }
-            self.finish_gate(p, &c, gate, &removed_hosts, step_began)
-                .await?;
+            self.finish_gate(p, &c, gate, &removed_hosts).await?;
         }
         self.reporter.event(Event::StepDone {
             component: step.component.clone(),

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ankyra_catalog::{Catalog, ServiceGate};
+use ankyra_catalog::{Catalog, RpcQueue, ServiceGate};
 use ankyra_runtime::ContainerInfo;
 
 use crate::engine::{Engine, Prepared, ADMIN_SECRET};
@@ -202,12 +202,16 @@ impl Engine {
 
     /// Replaces the component's instances one by one, start-first without a
     /// load balancer: the new one starts in the old one's slot (same host),
-    /// passes its readiness probe, the old one stops (kept), the new one
-    /// must show its own heartbeat; then the old one goes. A failed check
-    /// removes the new one and starts the old one again. Returns the hosts
-    /// of instances removed.
+    /// passes its readiness probe and consumes from the RPC queue beside
+    /// the old one (a failure here removes it; the old one never stopped);
+    /// then the old one stops (kept) and the new one must show its own
+    /// heartbeat in the service list (the host is shared, so only then is a
+    /// heartbeat surely the new one's); then the old one goes. A failed
+    /// heartbeat check removes the new one and starts the old one again.
+    /// Returns the hosts of instances removed.
     pub(crate) async fn replace_start_first(
         &self,
+        p: &Prepared,
         c: &Component<'_>,
         existing: &[ContainerInfo],
         next: u32,
@@ -226,6 +230,11 @@ impl Engine {
                     s
                 }
             };
+            let queue = gate.and_then(|g| g.spec.rpc_queue.as_ref());
+            let before = match queue {
+                Some(q) => self.rpc_consumers(p, q).await,
+                None => None,
+            };
             let started = match self.start_slot(c, next + i as u32, None, slot).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -235,6 +244,22 @@ impl Engine {
                     return Err(e);
                 }
             };
+            if let (Some(q), Some(before)) = (queue, before) {
+                // Beside the old one: the new one must take calls first.
+                if let Err(detail) = self.wait_consumer(p, c, q, before, &started).await {
+                    c.say(format!(
+                        "{} never consumed from `{}`: removing it, the old instance keeps serving",
+                        started.container, q.queue
+                    ));
+                    let _ = self.docker.stop_container(&started.container, 10).await;
+                    let _ = self.docker.remove_container(&started.container).await;
+                    return Err(EngineError::GateFailed {
+                        component: c.spec.name.clone(),
+                        gate: "RPC consumer check".into(),
+                        reason: format!("host {}: {detail}", started.host),
+                    });
+                }
+            }
             if let Some(old) = old {
                 c.say(format!(
                     "stopping {} (kept until {} passes)",
@@ -267,7 +292,8 @@ impl Engine {
             }
             if let Some(old) = old {
                 let host = host_of(c, old);
-                c.remove(old).await?;
+                // Stopped already: only its container goes.
+                self.docker.remove_container(&old.name).await?;
                 if host != started.host {
                     removed.push(host);
                 }
@@ -280,16 +306,68 @@ impl Engine {
         Ok(removed)
     }
 
+    /// The consumers of an RPC queue now (None: the broker could not say;
+    /// the check is then skipped, the heartbeat check still runs).
+    async fn rpc_consumers(&self, p: &Prepared, q: &RpcQueue) -> Option<u32> {
+        let running = observe::containers(&self.docker, &p.cloud).await.ok()?;
+        let broker = running.get(q.broker)?.iter().find(|b| b.is_running())?;
+        let cmd: Vec<String> = q.list_command.iter().map(|s| s.to_string()).collect();
+        match self.docker.exec(&broker.name, &cmd).await {
+            Ok((0, out)) => nova_gate::consumers(&out, q.queue),
+            Ok((code, out)) => {
+                tracing::debug!(code, output = %out, "listing RPC queues failed");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "listing RPC queues failed");
+                None
+            }
+        }
+    }
+
+    /// Waits until the queue has more consumers than `before`: the new
+    /// instance takes calls.
+    async fn wait_consumer(
+        &self,
+        p: &Prepared,
+        c: &Component<'_>,
+        q: &RpcQueue,
+        before: u32,
+        started: &Started,
+    ) -> Result<(), String> {
+        let begun = Instant::now();
+        loop {
+            let now = self.rpc_consumers(p, q).await;
+            if now.is_some_and(|n| n > before) {
+                c.say(format!(
+                    "{}: consuming from `{}` ({} consumers, {before} before it)",
+                    started.container,
+                    q.queue,
+                    now.unwrap_or(0)
+                ));
+                return Ok(());
+            }
+            if begun.elapsed() > GATE_TIMEOUT {
+                return Err(format!(
+                    "{} consumers on `{}` after {} s, {before} before it started",
+                    now.map_or("no count of".to_string(), |n| n.to_string()),
+                    q.queue,
+                    GATE_TIMEOUT.as_secs()
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+
     /// After a gated step: one scheduling check, then the service records
-    /// of hosts no instance has any more (down, or silent since the step
-    /// began when this step removed their container) are deleted.
+    /// of hosts no instance has any more (down, or whose container this
+    /// step removed) are deleted.
     pub(crate) async fn finish_gate(
         &self,
         p: &Prepared,
         c: &Component<'_>,
         gate: &Gate,
         removed_hosts: &[String],
-        step_began: i64,
     ) -> Result<(), EngineError> {
         if gate.spec.scheduling_check {
             let say = |m: String| c.say(m);
@@ -321,7 +399,7 @@ impl Engine {
                 return Ok(());
             }
         };
-        for r in nova_gate::stale(&records, &current, removed_hosts, step_began) {
+        for r in nova_gate::stale(&records, &current, removed_hosts) {
             match gate.api.delete_service(&r.id).await {
                 Ok(()) => c.say(format!(
                     "deleted the {} service record of retired host {} ({})",

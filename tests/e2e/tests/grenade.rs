@@ -307,6 +307,27 @@ fn check_cloud(
     Ok(())
 }
 
+/// After a failed phase: `ankyra status`, and the last log lines of every container of
+/// a component that is not healthy (what the failure report needs beside the error).
+fn show_unhealthy(cloud: &Cloud, engine: &Engine, phase: &str) {
+    let Ok(status) = cloud.status() else {
+        return;
+    };
+    e2e_log!("status after {phase}:\n{}", status.summary());
+    for c in status.components.iter().filter(|c| c.health != "healthy") {
+        for k in &c.containers {
+            if let Ok(log) = engine.logs(&k.id) {
+                e2e_log!(
+                    "last log lines of {} ({}):\n{}",
+                    k.name,
+                    c.health,
+                    ankyra_e2e::process::tail(&log, 30)
+                );
+            }
+        }
+    }
+}
+
 /// Takes the load's counters for `phase`, prints them, and fails on any failed request.
 fn load_report(load: &ApiLoad, phase: &str) -> Result<()> {
     let report = load.take(phase);
@@ -474,10 +495,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         phase_times.push((phase.to_string(), wall));
         let load_ok = load_report(&load, phase);
         if done.is_err() {
-            // Versions and health beside the failure.
-            if let Ok(s) = cloud.status() {
-                e2e_log!("status after {phase}:\n{}", s.summary());
-            }
+            show_unhealthy(cloud, &engine, phase);
         }
         done?;
         load_ok

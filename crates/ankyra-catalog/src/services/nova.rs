@@ -13,8 +13,8 @@ use crate::openstack::{
     PASSWORD_LEN,
 };
 use crate::types::{
-    pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Replace, Service, ServiceGate,
-    VersionRules,
+    pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Replace, RpcQueue, Service,
+    ServiceGate, VersionRules,
 };
 use crate::wsgi::{WsgiApp, VENV};
 
@@ -238,6 +238,19 @@ impl Service for Nova {
                 "placement",
                 "glance",
             ],
+            // oslo.messaging's topic queue: every conductor (scheduler)
+            // consumes from it, so a new one counts there once it takes calls.
+            rpc_queue: matches!(component, "nova-conductor" | "nova-scheduler").then_some(
+                RpcQueue {
+                    broker: "rabbitmq",
+                    queue: if component == "nova-conductor" {
+                        "conductor"
+                    } else {
+                        "scheduler"
+                    },
+                    list_command: &["rabbitmqctl", "list_queues", "-q", "name", "consumers"],
+                },
+            ),
         })
     }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {
@@ -256,6 +269,14 @@ pub const DB_PASSWORD: &str = "nova-db-password";
 /// and service tokens).
 pub const SERVICE_PASSWORD: &str = "nova-service-password";
 const CONF_DIR: &str = "/etc/nova";
+/// nova's default `default_log_levels` (nova 34; oslo.log's list and nova's additions).
+const NOVA_LOG_LEVELS: &str = "amqp=WARN,boto=WARN,sqlalchemy=WARN,suds=INFO,\
+oslo.messaging=INFO,oslo_messaging=INFO,iso8601=WARN,\
+requests.packages.urllib3.connectionpool=WARN,urllib3.connectionpool=WARN,websocket=WARN,\
+requests.packages.urllib3.util.retry=WARN,urllib3.util.retry=WARN,keystonemiddleware=WARN,\
+routes.middleware=WARN,stevedore=WARN,taskflow=WARN,keystoneauth=WARN,oslo.cache=INFO,\
+oslo_policy=INFO,dogpile.core.dogpile=INFO,glanceclient=WARN,oslo.privsep.daemon=INFO";
+
 /// nova-compute's state (its saved node identity, `compute_id`), on a volume.
 const STATE_PATH: &str = "/var/lib/nova";
 
@@ -314,6 +335,14 @@ pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
                 "DEFAULT",
                 "compute_driver",
                 "fake.FakeDriverWithoutFakeNodes",
+            )
+            // nova's own list plus the resource tracker at DEBUG: its `Final
+            // resource view` line (after each sync with placement) is how
+            // Ankyra's gate sees that a new compute has synced its provider.
+            .set(
+                "DEFAULT",
+                "default_log_levels",
+                format!("{NOVA_LOG_LEVELS},nova.compute.resource_tracker=DEBUG"),
             );
     }
     // During a rolling upgrade old computes and new controllers talk: the

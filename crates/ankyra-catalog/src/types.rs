@@ -150,6 +150,23 @@ pub struct ImageRecipe {
 }
 
 impl ImageRecipe {
+    /// The recipe of Ankyra's own image of `service`,
+    /// `ankyra/<service>:<version>`.
+    pub fn ankyra(
+        service: &'static str,
+        version: &Version,
+        source: ImageSource,
+        healthcheck: Vec<String>,
+    ) -> ImageRecipe {
+        ImageRecipe {
+            service,
+            version: version.to_string(),
+            repository: format!("ankyra/{service}"),
+            tag: version.to_string(),
+            source,
+            healthcheck,
+        }
+    }
     /// `repository:tag`.
     pub fn reference(&self) -> String {
         format!("{}:{}", self.repository, self.tag)
@@ -290,17 +307,15 @@ pub fn pypi_image(
     health: (u16, &str),
     debs: Vec<&'static str>,
 ) -> ImageRecipe {
-    ImageRecipe {
+    ImageRecipe::ankyra(
         service,
-        version: version.to_string(),
-        repository: format!("ankyra/{service}"),
-        tag: version.to_string(),
-        source: ImageSource::Pypi {
+        version,
+        ImageSource::Pypi {
             package,
             release: release.to_string(),
             extras: openstack_extras(),
             debs,
         },
-        healthcheck: http_healthcheck(health.0, health.1),
-    }
+        http_healthcheck(health.0, health.1),
+    )
 }

@@ -80,12 +80,10 @@ impl Engine {
         revision: u64,
         options: ApplyOptions,
     ) -> Result<ApplyOutcome, EngineError> {
-        let lock = self.take_lock(store, &r.cloud)?;
-        let result = self
-            .apply_locked(store, r, revision, options, lock.token)
-            .await;
-        let _ = store.release_lock(&r.cloud, lock.token);
-        result
+        self.with_lock(store, &r.cloud, async |store, token| {
+            self.apply_locked(store, r, revision, options, token).await
+        })
+        .await
     }
 
     /// Refuses to go back past a finalized (contracted) schema unless the

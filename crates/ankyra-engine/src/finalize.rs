@@ -30,12 +30,11 @@ impl Engine {
         revision: u64,
         component: &str,
     ) -> Result<Finalized, EngineError> {
-        let lock = self.take_lock(store, &r.cloud)?;
-        let result = self
-            .finalize_locked(store, r, revision, component, lock.token)
-            .await;
-        let _ = store.release_lock(&r.cloud, lock.token);
-        result
+        self.with_lock(store, &r.cloud, async |store, token| {
+            self.finalize_locked(store, r, revision, component, token)
+                .await
+        })
+        .await
     }
 
     async fn finalize_locked(

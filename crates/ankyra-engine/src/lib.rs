@@ -24,6 +24,7 @@ mod lbconf;
 mod lock;
 mod naming;
 mod nova_gate;
+mod nova_versions;
 mod observe;
 mod preflight;
 mod probe;

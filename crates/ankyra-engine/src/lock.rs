@@ -35,6 +35,20 @@ impl Engine {
             other => Ok(other?),
         }
     }
+
+    /// Runs `run` holding the cloud's lock (`run` gets the lock's token) and
+    /// releases it afterwards, whatever `run` returned.
+    pub(crate) async fn with_lock<T>(
+        &self,
+        store: &mut dyn Store,
+        cloud: &str,
+        run: impl AsyncFnOnce(&mut dyn Store, u64) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let lock = self.take_lock(store, cloud)?;
+        let result = run(&mut *store, lock.token).await;
+        let _ = store.release_lock(cloud, lock.token);
+        result
+    }
 }
 
 /// How long a lock lasts without a heartbeat.

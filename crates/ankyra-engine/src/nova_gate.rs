@@ -223,12 +223,17 @@ impl NovaApi {
         Ok((status, body))
     }
 
-    async fn compute_get(&self, path: &str, what: &str) -> Result<Value, String> {
-        let req = self
-            .client
-            .get(self.compute(path))
+    /// A request to the compute API at microversion [`COMPUTE_VERSION`]
+    /// (both headers: nova reads the first, older clients' proxies the second).
+    fn compute_req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.compute(path))
             .header("OpenStack-API-Version", COMPUTE_VERSION)
-            .header("X-OpenStack-Nova-API-Version", "2.53");
+            .header("X-OpenStack-Nova-API-Version", "2.53")
+    }
+
+    async fn compute_get(&self, path: &str, what: &str) -> Result<Value, String> {
+        let req = self.compute_req(reqwest::Method::GET, path);
         Ok(self.send(req, what).await?.1)
     }
 
@@ -245,11 +250,7 @@ impl NovaApi {
 
     /// Deletes a service record.
     pub async fn delete_service(&self, id: &str) -> Result<(), String> {
-        let req = self
-            .client
-            .delete(self.compute(&format!("/os-services/{id}")))
-            .header("OpenStack-API-Version", COMPUTE_VERSION)
-            .header("X-OpenStack-Nova-API-Version", "2.53");
+        let req = self.compute_req(reqwest::Method::DELETE, &format!("/os-services/{id}"));
         self.send(req, "deleting a service record")
             .await
             .map(|_| ())
@@ -289,16 +290,8 @@ impl NovaApi {
             .and_then(Value::as_array)
             .and_then(|l| l.first())
             .map(|i| {
-                (
-                    i.get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    i.get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                )
+                let field = |p| text(i, p).unwrap_or("").to_string();
+                (field("/id"), field("/status"))
             });
         let (id, status) = match found {
             Some(found) if !found.0.is_empty() => found,
@@ -310,9 +303,7 @@ impl NovaApi {
                     "visibility": "public",
                 }));
                 let (_, body) = self.send(req, "creating the smoke image").await?;
-                let id = body
-                    .get("id")
-                    .and_then(Value::as_str)
+                let id = text(&body, "/id")
                     .ok_or("glance gave the new image no id")?
                     .to_string();
                 (id, "queued".to_string())
@@ -346,10 +337,7 @@ impl NovaApi {
             return Ok(id);
         }
         let req = self
-            .client
-            .post(self.compute("/flavors"))
-            .header("OpenStack-API-Version", COMPUTE_VERSION)
-            .header("X-OpenStack-Nova-API-Version", "2.53")
+            .compute_req(reqwest::Method::POST, "/flavors")
             .json(&json!({"flavor": {
                 "name": SMOKE_NAME, "id": SMOKE_NAME, "ram": 64, "vcpus": 1, "disk": 1,
             }}));
@@ -365,17 +353,12 @@ impl NovaApi {
         self.delete_leftovers().await;
         let name = format!("{SMOKE_NAME}-{}", now_unix());
         let req = self
-            .client
-            .post(self.compute("/servers"))
-            .header("OpenStack-API-Version", COMPUTE_VERSION)
-            .header("X-OpenStack-Nova-API-Version", "2.53")
+            .compute_req(reqwest::Method::POST, "/servers")
             .json(&json!({"server": {
                 "name": name, "imageRef": image, "flavorRef": flavor, "networks": "none",
             }}));
         let (_, body) = self.send(req, "booting the smoke server").await?;
-        let id = body
-            .pointer("/server/id")
-            .and_then(Value::as_str)
+        let id = text(&body, "/server/id")
             .ok_or("nova gave the smoke server no id")?
             .to_string();
         say(format!("scheduling check: server {name} booting"));
@@ -408,10 +391,7 @@ impl NovaApi {
             .flatten()
             .filter_map(|s| s.get("id").and_then(Value::as_str))
         {
-            let req = self
-                .client
-                .delete(self.compute(&format!("/servers/{id}")))
-                .header("OpenStack-API-Version", COMPUTE_VERSION);
+            let req = self.compute_req(reqwest::Method::DELETE, &format!("/servers/{id}"));
             if let Err(e) = self.send(req, "deleting a leftover smoke server").await {
                 tracing::debug!(error = %e, "leftover smoke server not deleted");
             }
@@ -434,17 +414,11 @@ impl NovaApi {
                 }
                 Err(e) => return Err(e),
             };
-            let status = body
-                .pointer("/server/status")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let status = text(&body, "/server/status").unwrap_or("");
             match status {
                 "ACTIVE" => return Ok(()),
                 "ERROR" => {
-                    let fault = body
-                        .pointer("/server/fault/message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("no fault message");
+                    let fault = text(&body, "/server/fault/message").unwrap_or("no fault message");
                     return Err(format!("the smoke server went to ERROR: {fault}"));
                 }
                 _ if started.elapsed() > GATE_TIMEOUT => {
@@ -459,19 +433,13 @@ impl NovaApi {
     }
 
     async fn delete_server(&self, id: &str) -> Result<(), String> {
-        let req = self
-            .client
-            .delete(self.compute(&format!("/servers/{id}")))
-            .header("OpenStack-API-Version", COMPUTE_VERSION)
-            .header("X-OpenStack-Nova-API-Version", "2.53");
+        let req = self.compute_req(reqwest::Method::DELETE, &format!("/servers/{id}"));
         self.send(req, "deleting the smoke server").await?;
         let started = Instant::now();
         loop {
             let r = self
-                .client
-                .get(self.compute(&format!("/servers/{id}")))
+                .compute_req(reqwest::Method::GET, &format!("/servers/{id}"))
                 .header("X-Auth-Token", &self.token)
-                .header("OpenStack-API-Version", COMPUTE_VERSION)
                 .send()
                 .await
                 .map_err(|e| format!("the deleted smoke server: {e}"))?;
@@ -487,6 +455,11 @@ impl NovaApi {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
+}
+
+/// The string at JSON `pointer` in `body`, if there is one.
+fn text<'a>(body: &'a Value, pointer: &str) -> Option<&'a str> {
+    body.pointer(pointer).and_then(Value::as_str)
 }
 
 /// An error and its causes on one line.

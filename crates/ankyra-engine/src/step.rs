@@ -155,6 +155,10 @@ impl Engine {
                 }
                 gate = self.service_gate(p, &c).await?;
                 gate_asked = true;
+                // Going down: older code cannot save over newer records.
+                let back = self.hand_back_pending(&c, &existing).await?;
+                self.hand_back(p, &c, back, gate.as_ref().map(|g| &g.api))
+                    .await?;
                 removed_hosts = self
                     .replace_start_first(p, &c, &existing, next, gate.as_ref())
                     .await?;
@@ -177,10 +181,13 @@ impl Engine {
                 while slots.len() < spec.replicas as usize {
                     slots.push(workers::free_slot(&slots));
                 }
+                // Going down: the compute's record is lowered once the old one stopped.
+                let back = self.hand_back_pending(&c, &existing).await?;
                 for old in &existing {
                     removed_hosts.push(workers::host_of(&c, old));
                     c.remove(old).await?;
                 }
+                self.hand_back(p, &c, back, None).await?;
                 for (n, slot) in slots.iter().enumerate() {
                     new_instances.push(
                         self.start_slot(&c, next + n as u32, fixed_ip, *slot)
@@ -226,12 +233,7 @@ impl Engine {
         if let Some(gate) = &gate {
             for s in &new_instances {
                 if let Err(f) = self.gate_instance(&c, gate, s, s.since).await {
-                    return Err(EngineError::ServiceGate {
-                        component: spec.name.clone(),
-                        host: s.host.clone(),
-                        check: f.check.into(),
-                        detail: f.detail,
-                    });
+                    return Err(f.error(&spec.name, &s.host));
                 }
             }
             self.finish_gate(p, &c, gate, &removed_hosts).await?;

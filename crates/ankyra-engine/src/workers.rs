@@ -39,6 +39,19 @@ pub(crate) struct Failed {
     pub(crate) detail: String,
 }
 
+impl Failed {
+    /// The error of this failed check, of `component`'s instance on `host`
+    /// (empty: of the component as a whole).
+    pub(crate) fn error(self, component: &str, host: &str) -> EngineError {
+        EngineError::ServiceGate {
+            component: component.to_string(),
+            host: host.to_string(),
+            check: self.check.into(),
+            detail: self.detail,
+        }
+    }
+}
+
 /// The host a container runs as: its slot's, or Docker's default (the
 /// first 12 digits of its ID).
 pub(crate) fn host_of(c: &Component<'_>, info: &ContainerInfo) -> String {
@@ -91,11 +104,9 @@ impl Engine {
         let admin = p.secrets.get(ADMIN_SECRET).cloned().unwrap_or_default();
         let api = NovaApi::login(&p.network.vip, &admin)
             .await
-            .map_err(|detail| EngineError::ServiceGate {
-                component: c.spec.name.clone(),
-                host: String::new(),
-                check: "login for the service checks".into(),
-                detail,
+            .map_err(|detail| {
+                let check = "login for the service checks";
+                Failed { check, detail }.error(&c.spec.name, "")
             })?;
         Ok(Some(Gate { spec, api }))
     }
@@ -371,15 +382,10 @@ impl Engine {
     ) -> Result<(), EngineError> {
         if gate.spec.scheduling_check {
             let say = |m: String| c.say(m);
-            gate.api
-                .scheduling_check(&say)
-                .await
-                .map_err(|detail| EngineError::ServiceGate {
-                    component: c.spec.name.clone(),
-                    host: String::new(),
-                    check: "scheduling check".into(),
-                    detail,
-                })?;
+            gate.api.scheduling_check(&say).await.map_err(|detail| {
+                let check = "scheduling check";
+                Failed { check, detail }.error(&c.spec.name, "")
+            })?;
         }
         if !gate.spec.retire_stale_records {
             return Ok(());

@@ -54,6 +54,24 @@ fn version_in(resolved: &ankyra_catalog::ResolvedRecord, component: &str) -> Str
         .unwrap_or_default()
 }
 
+/// The newest applied revision before `latest` for which `wanted` holds.
+fn last_applied_where(
+    store: &dyn Store,
+    latest: &Revision,
+    wanted: impl Fn(&Revision) -> Result<bool, OpsError>,
+) -> Result<Option<Revision>, OpsError> {
+    for summary in store.history(&latest.cloud)?.iter().rev() {
+        if summary.number == latest.number || summary.status.as_deref() != Some("applied") {
+            continue;
+        }
+        let rev = store.revision(&latest.cloud, summary.number)?;
+        if wanted(&rev)? {
+            return Ok(Some(rev));
+        }
+    }
+    Ok(None)
+}
+
 /// The component's settings (version, image, config) in one revision.
 fn component_of(rev: &Revision, component: &str) -> Result<(Record, String), OpsError> {
     let record = stored_record(rev)?;
@@ -90,26 +108,16 @@ pub fn rollback(
     }
     let target = match to {
         Some(n) => store.revision(cloud, n)?,
-        None => {
-            let mut found = None;
-            for summary in store.history(cloud)?.iter().rev() {
-                if summary.number == latest.number || summary.status.as_deref() != Some("applied") {
-                    continue;
-                }
-                let rev = store.revision(cloud, summary.number)?;
-                if component_of(&rev, component)?.1 != now {
-                    found = Some(rev);
-                    break;
-                }
-            }
-            found.ok_or_else(|| OpsError::Rollback {
-                cloud: cloud.into(),
-                component: component.into(),
-                reason: "no earlier applied revision runs it differently; \
-                         `ankyra history` lists the revisions, `--to REV` picks one"
-                    .into(),
-            })?
-        }
+        None => last_applied_where(store, &latest, |rev| {
+            Ok(component_of(rev, component)?.1 != now)
+        })?
+        .ok_or_else(|| OpsError::Rollback {
+            cloud: cloud.into(),
+            component: component.into(),
+            reason: "no earlier applied revision runs it differently; \
+                     `ankyra history` lists the revisions, `--to REV` picks one"
+                .into(),
+        })?,
     };
     let (old_record, _) = component_of(&target, component)?;
     let Some(old_spec) = old_record.spec.components.get(component).cloned() else {
@@ -214,25 +222,15 @@ pub fn rollback_cloud(
     let latest = latest(store, cloud)?;
     let target = match to {
         Some(n) => store.revision(cloud, n)?,
-        None => {
-            let mut found = None;
-            for summary in store.history(cloud)?.iter().rev() {
-                if summary.number == latest.number
-                    || summary.status.as_deref() != Some("applied")
-                    || summary.content_hash == latest.content_hash
-                {
-                    continue;
-                }
-                found = Some(store.revision(cloud, summary.number)?);
-                break;
-            }
-            found.ok_or_else(|| {
-                cloud_rollback_error(
-                    cloud,
-                    format!("no earlier applied revision differs from revision {}; `ankyra history {cloud}` lists them, `--to REV` picks one", latest.number),
-                )
-            })?
-        }
+        None => last_applied_where(store, &latest, |rev| {
+            Ok(rev.content_hash != latest.content_hash)
+        })?
+        .ok_or_else(|| {
+            cloud_rollback_error(
+                cloud,
+                format!("no earlier applied revision differs from revision {}; `ankyra history {cloud}` lists them, `--to REV` picks one", latest.number),
+            )
+        })?,
     };
     let mut record = stored_record(&latest)?;
     let old = stored_record(&target)?;

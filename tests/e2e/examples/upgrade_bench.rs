@@ -382,6 +382,8 @@ struct Change {
     wall: f64,
     steps: BTreeMap<String, f64>,
     report: PhaseReport,
+    /// The command's failure (its FAILED progress line), if it failed.
+    failed: Option<String>,
 }
 
 fn whole_cloud(cloud: &Cloud, load: &ApiLoad, what: &str, args: &[&str]) -> Result<Change> {
@@ -391,18 +393,29 @@ fn whole_cloud(cloud: &Cloud, load: &ApiLoad, what: &str, args: &[&str]) -> Resu
     let wall = out.elapsed.as_secs_f64();
     std::thread::sleep(Duration::from_secs(2));
     let report = load.take(what);
-    ensure!(
-        out.success(),
-        "`ankyra {}` failed:\n{}",
-        args.join(" "),
-        out.describe_failure()
-    );
     eprintln!("{}", report.table());
+    // A failed change is a row too (with its reason): the table says what was measured.
+    let failed = (!out.success()).then(|| {
+        out.stderr
+            .lines()
+            .find(|l| l.contains("FAILED"))
+            .unwrap_or("failed")
+            .trim()
+            .to_string()
+    });
+    if failed.is_some() {
+        eprintln!(
+            "`ankyra {}` failed:\n{}",
+            args.join(" "),
+            out.describe_failure()
+        );
+    }
     Ok(Change {
         what: what.to_string(),
         wall,
         steps: step_seconds(&out.stderr),
         report,
+        failed,
     })
 }
 
@@ -446,6 +459,11 @@ fn release_bench() -> Result<()> {
             "bench: whole cloud to 2026.2",
         ],
     )?;
+    ensure!(
+        upgrade.failed.is_none(),
+        "the upgrade failed: {:?}",
+        upgrade.failed
+    );
     std::thread::sleep(Duration::from_secs(15));
     let rollback = whole_cloud(
         &cloud,
@@ -500,6 +518,14 @@ fn release_bench() -> Result<()> {
             r.report.requests(),
             r.report.failures(),
             worst_p99
+        );
+    }
+    for r in rows.iter().filter(|r| r.failed.is_some()) {
+        let _ = writeln!(
+            md,
+            "\n**{} failed** (its times are up to the failure): `{}`",
+            r.what,
+            r.failed.as_deref().unwrap_or("")
         );
     }
     let _ = writeln!(md, "\nStep times (s):\n");

@@ -1057,6 +1057,23 @@ fn destroy_removes_containers(cloud: &mut Cloud, engine: &Engine) -> Result<()> 
         "expected no container of cloud {} after destroy, found {names:?}",
         cloud.name
     );
+    // The fleet no longer counts a purged cloud as running.
+    let name = cloud.name.clone();
+    let ls = cloud.ankyra_run(
+        &["fleet", "ls", "-o", "json"],
+        Duration::from_secs(60),
+        false,
+    )?;
+    let rows: serde_json::Value = serde_json::from_str(&ls.stdout)
+        .with_context(|| format!("fleet ls -o json: {}", ls.stdout))?;
+    let health = rows
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["cloud"] == name.as_str()))
+        .map(|r| r["health"].clone());
+    ensure!(
+        health == Some(serde_json::Value::from("destroyed")),
+        "fleet ls after destroy --purge says {health:?} for {name}"
+    );
     Ok(())
 }
 

@@ -89,6 +89,20 @@ pub fn space_command(databases: &[&str]) -> Vec<String> {
     cmd
 }
 
+/// `mariadb` run in the mariadb container as root (its client options),
+/// executing `sql`; prints rows tab-separated, without column names.
+pub fn sql_command(sql: &str) -> Vec<String> {
+    vec![
+        "mariadb".into(),
+        format!("--defaults-extra-file={CLIENT_CNF}"),
+        "--socket=/run/mysqld/mysqld.sock".into(),
+        "--batch".into(),
+        "--skip-column-names".into(),
+        "-e".into(),
+        sql.into(),
+    ]
+}
+
 /// Reads what `space_command` printed; None when it is not that.
 pub fn parse_space(output: &str) -> Option<Space> {
     let mut lines = output.lines().filter(|l| !l.trim().is_empty());

@@ -76,14 +76,12 @@ pub(crate) fn debian_image(
     packages: Vec<&'static str>,
     healthcheck: Vec<String>,
 ) -> ImageRecipe {
-    ImageRecipe {
+    ImageRecipe::ankyra(
         service,
-        version: version.to_string(),
-        repository: format!("ankyra/{service}"),
-        tag: version.to_string(),
-        source: ImageSource::Debian { packages },
+        version,
+        ImageSource::Debian { packages },
         healthcheck,
-    }
+    )
 }
 
 /// A fixed cloud for tests: every declared secret is a unique marker.

@@ -9,9 +9,10 @@ use crate::deploy::{
 };
 use crate::ini::Ini;
 use crate::openstack::{
-    authtoken, cache, conf_file, db_job, db_url, endpoint, job, password_auth, transport_url,
-    PASSWORD_LEN,
+    authtoken, before, cache, conf_file, database, db_and_user_secrets, db_job, job, password_auth,
+    registration, transport_url,
 };
+use crate::services::component;
 use crate::types::{
     pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Replace, RpcQueue, Service,
     ServiceGate, VersionRules,
@@ -22,41 +23,37 @@ use crate::wsgi::{WsgiApp, VENV};
 pub struct Nova;
 
 static COMPONENTS: &[ComponentDef] = &[
-    ComponentDef {
-        name: "nova-conductor",
-        service: "nova",
-        kind: ComponentKind::Worker,
-        ports: &[],
-        after: &["mariadb", "rabbitmq", "keystone", "placement"],
-        default_replicas: 1,
-    },
-    ComponentDef {
-        name: "nova-scheduler",
-        service: "nova",
-        kind: ComponentKind::Worker,
-        ports: &[],
-        after: &["nova-conductor"],
-        default_replicas: 1,
-    },
-    ComponentDef {
-        name: "nova-api",
-        service: "nova",
-        kind: ComponentKind::Api,
-        ports: &[Port {
+    component(
+        "nova",
+        "nova-conductor",
+        ComponentKind::Worker,
+        &[],
+        &["mariadb", "rabbitmq", "keystone", "placement"],
+    ),
+    component(
+        "nova",
+        "nova-scheduler",
+        ComponentKind::Worker,
+        &[],
+        &["nova-conductor"],
+    ),
+    component(
+        "nova",
+        "nova-api",
+        ComponentKind::Api,
+        &[Port {
             name: "public",
             port: 8774,
         }],
-        after: &["nova-scheduler", "neutron-server", "glance"],
-        default_replicas: 1,
-    },
-    ComponentDef {
-        name: "nova-compute",
-        service: "nova",
-        kind: ComponentKind::Worker,
-        ports: &[],
-        after: &["nova-api"],
-        default_replicas: 1,
-    },
+        &["nova-scheduler", "neutron-server", "glance"],
+    ),
+    component(
+        "nova",
+        "nova-compute",
+        ComponentKind::Worker,
+        &[],
+        &["nova-api"],
+    ),
 ];
 
 /// Versions on PyPI per series (checked 2026-11-25).
@@ -72,30 +69,15 @@ static VERSIONS: VersionRules = VersionRules {
     ],
 };
 
+static SECRETS: [SecretSpec; 2] = db_and_user_secrets(DB_PASSWORD, SERVICE_PASSWORD);
+
 impl Service for Nova {
-    fn name(&self) -> &'static str {
-        "nova"
-    }
-    fn components(&self) -> &'static [ComponentDef] {
-        COMPONENTS
-    }
-    fn versions(&self) -> &'static VersionRules {
-        &VERSIONS
-    }
+    service_tables!("nova", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
         pypi_image("nova", "nova", version, release, (8774, "/"), vec![])
     }
     fn secrets(&self) -> &'static [SecretSpec] {
-        &[
-            SecretSpec {
-                name: DB_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-            SecretSpec {
-                name: SERVICE_PASSWORD,
-                length: PASSWORD_LEN,
-            },
-        ]
+        &SECRETS
     }
     fn databases(&self) -> &'static [&'static str] {
         &["nova_api", "nova", "nova_cell0"]
@@ -111,9 +93,6 @@ impl Service for Nova {
             // absolute path wins over OS_NOVA_CONFIG_DIR), then nova.conf.
             return Some(
                 WsgiApp {
-                    app: "nova.wsgi.osapi_compute:application",
-                    port: 8774,
-                    workers: 1,
                     env: vec![
                         ("OS_NOVA_CONFIG_DIR".into(), CONF_DIR.into()),
                         (
@@ -121,9 +100,13 @@ impl Service for Nova {
                             format!("{VENV}/etc/nova/api-paste.ini;nova.conf"),
                         ),
                     ],
-                    files: vec![conf],
-                    volumes: Vec::new(),
                     probe: ("/", &[200, 300]),
+                    ..WsgiApp::new(
+                        "nova.wsgi.osapi_compute:application",
+                        8774,
+                        ("OS_NOVA_CONFIG_DIR", CONF_DIR),
+                        vec![conf],
+                    )
                 }
                 .process(),
             );
@@ -151,23 +134,27 @@ impl Service for Nova {
         })
     }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
-        let before = |name: &str, cmd: &[&str]| job(name, "nova-conductor", cmd, JobWhen::Before);
         match component {
             "nova-conductor" => vec![
                 db_job(cx, "nova", "nova", DB_PASSWORD, self.databases()),
-                before("nova api_db sync", &["nova-manage", "api_db", "sync"]),
+                api_db_sync(),
                 // Does nothing when cell0 is mapped already.
-                before("nova map_cell0", &["nova-manage", "cell_v2", "map_cell0"]),
+                before(
+                    "nova map_cell0",
+                    "nova-conductor",
+                    &["nova-manage", "cell_v2", "map_cell0"],
+                ),
                 // create_cell fails when the cell exists: look first.
                 before(
                     "nova create_cell cell1",
+                    "nova-conductor",
                     &[
                         "sh",
                         "-c",
                         "nova-manage cell_v2 list_cells | grep -q ' cell1 ' || nova-manage cell_v2 create_cell --name cell1",
                     ],
                 ),
-                before("nova db sync", &["nova-manage", "db", "sync"]),
+                db_sync(),
             ],
             "nova-compute" => vec![discover_hosts(cx), online_data_migrations()],
             _ => Vec::new(),
@@ -178,20 +165,7 @@ impl Service for Nova {
         // others only swap code. Online data migrations run after nova-compute,
         // the last (its `after` jobs).
         match component {
-            "nova-conductor" => vec![
-                job(
-                    "nova api_db sync",
-                    "nova-conductor",
-                    &["nova-manage", "api_db", "sync"],
-                    JobWhen::Before,
-                ),
-                job(
-                    "nova db sync",
-                    "nova-conductor",
-                    &["nova-manage", "db", "sync"],
-                    JobWhen::Before,
-                ),
-            ],
+            "nova-conductor" => vec![api_db_sync(), db_sync()],
             _ => Vec::new(),
         }
     }
@@ -254,13 +228,33 @@ impl Service for Nova {
         })
     }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {
-        Some(Registration {
-            service_type: "compute".into(),
-            service_name: "nova".into(),
-            url: format!("{}/v2.1", endpoint(cx, 8774)),
-            user: Some(("nova".into(), SERVICE_PASSWORD.into())),
-        })
+        Some(registration(
+            cx,
+            "compute",
+            "nova",
+            8774,
+            "/v2.1",
+            SERVICE_PASSWORD,
+        ))
     }
+}
+
+/// `nova-manage api_db sync` in the conductor's image, before it starts.
+fn api_db_sync() -> Job {
+    before(
+        "nova api_db sync",
+        "nova-conductor",
+        &["nova-manage", "api_db", "sync"],
+    )
+}
+
+/// `nova-manage db sync` in the conductor's image, before it starts.
+fn db_sync() -> Job {
+    before(
+        "nova db sync",
+        "nova-conductor",
+        &["nova-manage", "db", "sync"],
+    )
 }
 
 /// Nova's database password (one user for nova_api, nova and nova_cell0).
@@ -354,18 +348,11 @@ pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
             "api_paste_config",
             format!("{VENV}/etc/nova/api-paste.ini"),
         )
-        .set(
+        .section(
             "api_database",
-            "connection",
-            db_url(cx, "nova", DB_PASSWORD, "nova_api"),
+            &database(cx, "nova", DB_PASSWORD, "nova_api"),
         )
-        .set("api_database", "max_retries", "-1")
-        .set(
-            "database",
-            "connection",
-            db_url(cx, "nova", DB_PASSWORD, "nova"),
-        )
-        .set("database", "max_retries", "-1")
+        .section("database", &database(cx, "nova", DB_PASSWORD, "nova"))
         .section("cache", &cache())
         .section(
             "keystone_authtoken",
@@ -380,10 +367,160 @@ pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
         .set("scheduler", "workers", "1")
         .set("scheduler", "discover_hosts_in_cells_interval", "60")
         .set("conductor", "workers", "1")
-        .set("upgrade_levels", "compute", "auto")
         .set("vnc", "enabled", "false")
         .set("oslo_concurrency", "lock_path", format!("{STATE_PATH}/tmp"));
     Some(conf_file(cx, CONF_DIR, "nova.conf", ini))
+}
+
+// Going back to an older nova: nova refuses to create or save a service
+// record while the lowest version among the records of its binary (not
+// deleted, not forced down) is above its own code's `SERVICE_VERSION`
+// (`Service._check_minimum_version`, "due to a rollback"). A rollback must
+// hand the records back first.
+
+/// What a component's service records need before older code runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandBack {
+    /// Delete the newer records (through the API): the new instances create
+    /// their own (conductor, scheduler).
+    Delete,
+    /// Lower the record's version in the database, never delete it: that
+    /// would delete the compute node and its resource provider.
+    Lower,
+}
+
+/// The binary of a nova component and how its records are handed back to
+/// older code (None: no service record of its own to hand back).
+pub fn hand_back(component: &str) -> Option<(&'static str, HandBack)> {
+    match component {
+        "nova-conductor" => Some(("nova-conductor", HandBack::Delete)),
+        "nova-scheduler" => Some(("nova-scheduler", HandBack::Delete)),
+        "nova-compute" => Some(("nova-compute", HandBack::Lower)),
+        _ => None,
+    }
+}
+
+/// Run in a nova image: prints its code's `SERVICE_VERSION`.
+pub fn service_version_command() -> Vec<String> {
+    vec![
+        format!("{VENV}/bin/python3"),
+        "-c".into(),
+        "from nova.objects.service import SERVICE_VERSION; print(SERVICE_VERSION)".into(),
+    ]
+}
+
+/// The `SERVICE_VERSION` in what [`service_version_command`] printed (its
+/// last number line; warnings may come first).
+pub fn parse_service_version(output: &str) -> Option<u32> {
+    output.lines().rev().find_map(|l| l.trim().parse().ok())
+}
+
+/// One service record as nova's database holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceVersion {
+    /// Its UUID (the API's id at microversion 2.53).
+    pub uuid: String,
+    /// The host it belongs to.
+    pub host: String,
+    /// The `SERVICE_VERSION` of the code that last wrote it.
+    pub version: u32,
+}
+
+/// The live records of `binary` (those nova's minimum counts) with their
+/// versions; prints `uuid host version` lines.
+pub fn service_versions_sql(binary: &str) -> String {
+    format!(
+        "SELECT uuid, host, version FROM nova.services WHERE `binary` = {} \
+         AND deleted = 0 AND forced_down = 0",
+        crate::openstack::sql_quote(binary)
+    )
+}
+
+/// Reads what [`service_versions_sql`] printed (tab-separated rows).
+pub fn parse_service_versions(output: &str) -> Vec<ServiceVersion> {
+    output
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let (uuid, host, version) = (f.next()?, f.next()?, f.next()?);
+            Some(ServiceVersion {
+                uuid: uuid.trim().to_string(),
+                host: host.trim().to_string(),
+                version: version.trim().parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Lowers the version of `binary`'s record on `host` to `version` (never
+/// raises it): the older code may then save it.
+pub fn lower_version_sql(binary: &str, host: &str, version: u32) -> String {
+    format!(
+        "UPDATE nova.services SET version = LEAST(version, {version}) WHERE `binary` = {} \
+         AND host = {} AND deleted = 0",
+        crate::openstack::sql_quote(binary),
+        crate::openstack::sql_quote(host)
+    )
+}
+
+#[cfg(test)]
+mod hand_back_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_compute_record_is_lowered_the_others_are_deleted() {
+        assert_eq!(
+            hand_back("nova-scheduler"),
+            Some(("nova-scheduler", HandBack::Delete))
+        );
+        assert_eq!(
+            hand_back("nova-conductor"),
+            Some(("nova-conductor", HandBack::Delete))
+        );
+        assert_eq!(
+            hand_back("nova-compute"),
+            Some(("nova-compute", HandBack::Lower))
+        );
+        assert_eq!(hand_back("nova-api"), None);
+    }
+
+    #[test]
+    fn the_sql_reads_and_lowers_live_records_only() {
+        assert_eq!(
+            service_versions_sql("nova-scheduler"),
+            "SELECT uuid, host, version FROM nova.services WHERE `binary` = 'nova-scheduler' \
+             AND deleted = 0 AND forced_down = 0"
+        );
+        assert_eq!(
+            lower_version_sql("nova-compute", "lab1-compute", 72),
+            "UPDATE nova.services SET version = LEAST(version, 72) WHERE `binary` = 'nova-compute' \
+             AND host = 'lab1-compute' AND deleted = 0"
+        );
+        assert!(lower_version_sql("nova-compute", "x' OR '1", 72).contains("host = 'x\\' OR \\'1'"));
+    }
+
+    #[test]
+    fn versions_are_read_from_the_outputs() {
+        let rows = "8e7a9c3c-6f7e\tlab1-nova-scheduler-1\t74\nbad line\n0b1c2d3e\tlab1-nova-scheduler-2\t72\n";
+        assert_eq!(
+            parse_service_versions(rows),
+            [
+                ServiceVersion {
+                    uuid: "8e7a9c3c-6f7e".into(),
+                    host: "lab1-nova-scheduler-1".into(),
+                    version: 74
+                },
+                ServiceVersion {
+                    uuid: "0b1c2d3e".into(),
+                    host: "lab1-nova-scheduler-2".into(),
+                    version: 72
+                },
+            ]
+        );
+        assert_eq!(parse_service_version("Warning: x\n72\n"), Some(72));
+        assert_eq!(parse_service_version("Traceback ...\nImportError"), None);
+        assert_eq!(service_version_command()[0], "/opt/openstack/bin/python3");
+    }
 }
 
 #[cfg(test)]

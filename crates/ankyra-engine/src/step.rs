@@ -133,6 +133,10 @@ impl Engine {
                         self.schema_upgrade(p, &c, &spec.name, &cx).await?;
                         crate::killpoint::hit("schema");
                     }
+                    // Going down: older code cannot save over newer records
+                    // (nova-api's own, checked when its WSGI app loads).
+                    let back = self.hand_back_pending(&c, &existing).await?;
+                    self.hand_back(p, &c, back, None).await?;
                     let rolled = self.roll(p, &c, &existing, next).await?;
                     if p.rollout.bake_window.is_zero() || rolled.parked.is_empty() {
                         let names: Vec<String> =

@@ -396,6 +396,8 @@ pub fn hand_back(component: &str) -> Option<(&'static str, HandBack)> {
         "nova-conductor" => Some(("nova-conductor", HandBack::Delete)),
         "nova-scheduler" => Some(("nova-scheduler", HandBack::Delete)),
         "nova-compute" => Some(("nova-compute", HandBack::Lower)),
+        // The API's records (host: the container's) guard its WSGI app's start.
+        "nova-api" => Some(("nova-osapi_compute", HandBack::Delete)),
         _ => None,
     }
 }
@@ -481,7 +483,11 @@ mod hand_back_tests {
             hand_back("nova-compute"),
             Some(("nova-compute", HandBack::Lower))
         );
-        assert_eq!(hand_back("nova-api"), None);
+        assert_eq!(
+            hand_back("nova-api"),
+            Some(("nova-osapi_compute", HandBack::Delete))
+        );
+        assert_eq!(hand_back("keystone"), None);
     }
 
     #[test]

@@ -160,6 +160,41 @@ fn neutron_heads(engine: &Engine, cloud: &str) -> Result<NeutronHeads> {
     Ok(heads)
 }
 
+/// The job that contracts neutron's schema (catalog: neutron's `finalize_jobs`).
+const NEUTRON_CONTRACT_JOB: &str = "neutron db upgrade --contract";
+/// The job that expands it (its `upgrade_jobs`).
+const NEUTRON_EXPAND_JOB: &str = "neutron db upgrade --expand";
+
+/// An upgrade ran neutron's expand job and not its contract job.
+fn expand_not_contract(progress: &str, phase: &str) -> Result<()> {
+    ensure!(
+        progress.contains(NEUTRON_EXPAND_JOB) && !progress.contains(NEUTRON_CONTRACT_JOB),
+        "{phase}: expected `{NEUTRON_EXPAND_JOB}` and no `{NEUTRON_CONTRACT_JOB}`:\n{progress}"
+    );
+    Ok(())
+}
+
+/// The contract head the running neutron-server's code ships
+/// (`alembic_migrations/versions/CONTRACT_HEAD`).
+fn contract_head_file(engine: &Engine, cloud: &str) -> Result<String> {
+    let neutron = engine
+        .containers(cloud, Some("neutron-server"))?
+        .iter()
+        .filter(|c| summary_state(c) == "running")
+        .find_map(|c| c.id.clone())
+        .context("no running neutron-server")?;
+    let (code, out) = engine.exec(
+        &neutron,
+        &[
+            "sh",
+            "-c",
+            "cat $(find /opt -xdev -path '*alembic_migrations/versions/CONTRACT_HEAD' | head -n 1)",
+        ],
+    )?;
+    ensure!(code == 0, "reading CONTRACT_HEAD failed ({code}): {out}");
+    Ok(out.trim().to_string())
+}
+
 /// Container IDs of the infrastructure components (upgrade --release leaves them).
 fn infrastructure_ids(cloud: &Cloud) -> Result<BTreeMap<String, String>> {
     Ok(cloud
@@ -190,7 +225,8 @@ fn running_versions(cloud: &Cloud) -> Result<BTreeMap<String, String>> {
 }
 
 /// Runs one ankyra command of a phase (progress echoed), its wall time logged.
-fn command(cloud: &Cloud, phase: &str, args: &[&str]) -> Result<()> {
+/// Runs `ankyra ARGS` and returns its progress lines (stderr).
+fn command(cloud: &Cloud, phase: &str, args: &[&str]) -> Result<String> {
     e2e_log!("=== {phase}: ankyra {}", args.join(" "));
     let out = cloud.ankyra_run(args, COMMAND_TIMEOUT, true)?;
     e2e_log!(
@@ -200,7 +236,7 @@ fn command(cloud: &Cloud, phase: &str, args: &[&str]) -> Result<()> {
         out.elapsed.as_secs_f64()
     );
     ensure!(out.success(), "{phase} failed:\n{}", out.describe_failure());
-    Ok(())
+    Ok(out.stderr)
 }
 
 /// The checks made right after every command.
@@ -483,13 +519,15 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
                          phase: &str,
                          args: &[&str],
                          want: &BTreeMap<String, String>|
-     -> Result<()> {
+     -> Result<String> {
         let token = world
             .keystone
             .issue_as(&world.user, &world.password, &world.project)?;
         let t = Instant::now();
-        let done = command(cloud, phase, args)
-            .and_then(|()| check_cloud(cloud, world, phase, &token, want, &infrastructure));
+        let done = command(cloud, phase, args).and_then(|progress| {
+            check_cloud(cloud, world, phase, &token, want, &infrastructure)?;
+            Ok(progress)
+        });
         let wall = t.elapsed().as_secs_f64();
         e2e_log!("=== {phase}: {wall:.1} s with its checks");
         phase_times.push((phase.to_string(), wall));
@@ -497,13 +535,14 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         if done.is_err() {
             show_unhealthy(cloud, &engine, phase);
         }
-        done?;
-        load_ok
+        let progress = done?;
+        load_ok?;
+        Ok(progress)
     };
 
     // Phase 1: the whole release, applied.
     let release_2026_2 = upgraded_versions(&cloud, &release_2026_1)?;
-    run_phase(
+    let progress = run_phase(
         &mut cloud,
         &mut world,
         "phase 1 upgrade",
@@ -524,9 +563,16 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         heads.contract == heads_before.contract,
         "the upgrade moved neutron's contract head: {heads_before:?} → {heads:?}"
     );
+    // The expand branch moved with the upgrade (29.0.0 adds four expand migrations);
+    // the contract job runs only at finalize.
+    ensure!(
+        heads.expand != heads_before.expand,
+        "the upgrade left neutron's expand head where 2026.1 had it: {heads:?}"
+    );
+    expand_not_contract(&progress, "phase 1 upgrade")?;
 
     // Phase 2: the whole cloud back to revision 1.
-    run_phase(
+    let _ = run_phase(
         &mut cloud,
         &mut world,
         "phase 2 rollback",
@@ -541,7 +587,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     );
 
     // Phase 3: the upgrade again, then finalize.
-    run_phase(
+    let progress = run_phase(
         &mut cloud,
         &mut world,
         "phase 3 upgrade",
@@ -563,7 +609,8 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         heads_upgraded.contract == heads_before.contract,
         "the second upgrade moved neutron's contract head: {heads_before:?} → {heads_upgraded:?}"
     );
-    run_phase(
+    expand_not_contract(&progress, "phase 3 upgrade")?;
+    let progress = run_phase(
         &mut cloud,
         &mut world,
         "phase 3 finalize",
@@ -574,9 +621,19 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     e2e_log!(
         "neutron heads: 2026.1 {heads_before:?}, upgraded {heads_upgraded:?}, finalized {heads_final:?}"
     );
+    // 28.0.2 → 29.0.0 adds no contract migration (neutron's contract branch has
+    // stood at 5c85685d616d since Newton), so its head cannot move: what finalize
+    // proves is that the contract job ran there, and only there, and that the
+    // branch is at the head the running code ships (its CONTRACT_HEAD file).
     ensure!(
-        heads_final.contract != heads_before.contract,
-        "finalize left neutron's contract head where 2026.1 had it: {heads_final:?}"
+        progress.contains(NEUTRON_CONTRACT_JOB),
+        "finalize did not run `{NEUTRON_CONTRACT_JOB}`:\n{progress}"
+    );
+    let shipped = contract_head_file(&engine, &name)?;
+    ensure!(
+        heads_final.contract == vec![shipped.clone()],
+        "after finalize neutron's contract head is {:?}, the running neutron ships {shipped}",
+        heads_final.contract
     );
     let status = cloud.status()?;
     let pending: Vec<String> = status

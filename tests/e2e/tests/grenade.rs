@@ -89,7 +89,14 @@ struct NeutronHeads {
 /// Reads `alembic_version` in the mariadb container as root, with the client options
 /// file Ankyra mounts there (the password never leaves it), then finds each revision's
 /// file under neutron's `alembic_migrations/versions/<release>/{expand,contract}/`.
-fn neutron_heads(engine: &Engine, cloud: &str) -> Result<NeutronHeads> {
+/// `known` keeps each revision's branch once a running neutron told it: after a
+/// rollback the older code runs on the expanded schema and does not know the newer
+/// expand head.
+fn neutron_heads(
+    engine: &Engine,
+    cloud: &str,
+    known: &mut BTreeMap<String, bool>,
+) -> Result<NeutronHeads> {
     let running = |component: &str| -> Result<Vec<String>> {
         Ok(engine
             .containers(cloud, Some(component))?
@@ -137,6 +144,17 @@ fn neutron_heads(engine: &Engine, cloud: &str) -> Result<NeutronHeads> {
     };
     let neutrons = running("neutron-server")?;
     'ids: for id in &ids {
+        match known.get(id) {
+            Some(true) => {
+                heads.contract.push(id.clone());
+                continue 'ids;
+            }
+            Some(false) => {
+                heads.expand.push(id.clone());
+                continue 'ids;
+            }
+            None => {}
+        }
         // Any running neutron knows a head its own version wrote; an older one (a parked
         // instance) may not know a newer head, so ask each until one does.
         for n in &neutrons {
@@ -147,10 +165,12 @@ fn neutron_heads(engine: &Engine, cloud: &str) -> Result<NeutronHeads> {
             );
             let (_, files) = engine.exec(n, &["sh", "-c", &script])?;
             if files.contains("/contract/") {
+                known.insert(id.clone(), true);
                 heads.contract.push(id.clone());
                 continue 'ids;
             }
             if files.contains("/expand/") {
+                known.insert(id.clone(), false);
                 heads.expand.push(id.clone());
                 continue 'ids;
             }
@@ -505,7 +525,8 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         servers: vec![(server_name, server)],
     };
     let infrastructure = infrastructure_ids(&cloud)?;
-    let heads_before = neutron_heads(&engine, &name)?;
+    let mut branches: BTreeMap<String, bool> = BTreeMap::new();
+    let heads_before = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads at 2026.1: {heads_before:?}");
 
     e2e_log!("=== load: every API through the VIP, 1 request/s each, new connection each");
@@ -557,7 +578,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         ],
         &release_2026_2,
     )?;
-    let heads = neutron_heads(&engine, &name)?;
+    let heads = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads after the upgrade: {heads:?}");
     ensure!(
         heads.contract == heads_before.contract,
@@ -579,7 +600,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         &["rollback", &name, "--to", "1"],
         &release_2026_1,
     )?;
-    let heads = neutron_heads(&engine, &name)?;
+    let heads = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads after the rollback: {heads:?}");
     ensure!(
         heads.contract == heads_before.contract,
@@ -603,7 +624,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         &release_2026_2,
     )?;
     let upgraded_at = Instant::now();
-    let heads_upgraded = neutron_heads(&engine, &name)?;
+    let heads_upgraded = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads after the second upgrade: {heads_upgraded:?}");
     ensure!(
         heads_upgraded.contract == heads_before.contract,
@@ -617,7 +638,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         &["finalize", &name],
         &release_2026_2,
     )?;
-    let heads_final = neutron_heads(&engine, &name)?;
+    let heads_final = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!(
         "neutron heads: 2026.1 {heads_before:?}, upgraded {heads_upgraded:?}, finalized {heads_final:?}"
     );

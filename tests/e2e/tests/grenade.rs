@@ -215,6 +215,78 @@ fn contract_head_file(engine: &Engine, cloud: &str) -> Result<String> {
     Ok(out.trim().to_string())
 }
 
+/// How many revisions the cloud has.
+fn revisions(cloud: &Cloud, name: &str) -> Result<usize> {
+    let out = cloud.ankyra_run(
+        &["history", name, "-o", "json"],
+        Duration::from_secs(60),
+        false,
+    )?;
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout)
+        .with_context(|| format!("history -o json: {}", out.stdout))?;
+    rows.as_array()
+        .map(Vec::len)
+        .context("history -o json is not a list")
+}
+
+/// `upgrade --apply` on a cloud with a stopped component is refused before anything
+/// is recorded or touched (exit 3), naming the blocker; started again, the component
+/// is healthy and the cloud as it was.
+fn preflight_refuses_an_unhealthy_cloud(
+    cloud: &mut Cloud,
+    engine: &Engine,
+    name: &str,
+) -> Result<()> {
+    e2e_log!("=== pre-flight: a stopped nova-scheduler blocks a whole-cloud upgrade");
+    let before = revisions(cloud, name)?;
+    let id = engine
+        .containers(name, Some("nova-scheduler"))?
+        .iter()
+        .filter(|c| summary_state(c) == "running")
+        .find_map(|c| c.id.clone())
+        .context("no running nova-scheduler")?;
+    engine.stop(&id, 10)?;
+    let out = cloud.ankyra_run(
+        &["upgrade", name, "--release", "2026.2", "--apply"],
+        Duration::from_secs(300),
+        false,
+    );
+    engine.start(&id)?;
+    let out = out?;
+    e2e_log!("refused as expected:\n{}", out.stderr.trim());
+    ensure!(
+        out.status.code() == Some(3),
+        "expected exit 3 from a refused pre-flight, got {}:\n{}",
+        out.status,
+        out.describe_failure()
+    );
+    ensure!(
+        out.stderr.contains("[health] nova-scheduler")
+            && out.stderr.contains("nothing was recorded"),
+        "the refusal should name the blocker:\n{}",
+        out.stderr
+    );
+    ensure!(
+        revisions(cloud, name)? == before,
+        "a refused upgrade recorded a revision"
+    );
+    poll_until(
+        "nova-scheduler healthy again",
+        Duration::from_secs(180),
+        Duration::from_secs(3),
+        || {
+            let health = cloud
+                .status()?
+                .component("nova-scheduler")
+                .map(|c| c.health.clone())
+                .unwrap_or_default();
+            ensure!(health == "healthy", "nova-scheduler is {health}");
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
 /// Container IDs of the infrastructure components (upgrade --release leaves them).
 fn infrastructure_ids(cloud: &Cloud) -> Result<BTreeMap<String, String>> {
     Ok(cloud
@@ -528,6 +600,8 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     let mut branches: BTreeMap<String, bool> = BTreeMap::new();
     let heads_before = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads at 2026.1: {heads_before:?}");
+
+    preflight_refuses_an_unhealthy_cloud(&mut cloud, &engine, &name)?;
 
     e2e_log!("=== load: every API through the VIP, 1 request/s each, new connection each");
     let load = ApiLoad::start(&keystone, &first_token)?;

@@ -235,23 +235,8 @@ fn keystone_bench() -> Result<()> {
     let docker = rt.block_on(Docker::connect_with_defaults()?.negotiate_version())?;
     let mut cloud = Cloud::init()?;
     std::fs::write(&cloud.record, record(&cloud.name, OLD))?;
-    let out = cloud.apply("bench: deploy")?;
-    ensure!(out.success(), "deploy failed:\n{}", out.describe_failure());
     // Both images built before anything is measured.
-    let out = cloud.ankyra_run(
-        &["images", "build", &format!("keystone=={NEW}")],
-        Duration::from_secs(3600),
-        true,
-    )?;
-    ensure!(
-        out.success(),
-        "image build failed:\n{}",
-        out.describe_failure()
-    );
-    let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
-    let k = Keystone::from_clouds_yaml(&yaml, &cloud.name)?;
-    // Let Docker's health checks settle after the deploy.
-    std::thread::sleep(Duration::from_secs(15));
+    let k = deploy_and_prebuild(&mut cloud, "bench: deploy", &[&format!("keystone=={NEW}")])?;
 
     let mut rows = Vec::new();
     let name = cloud.name.clone();
@@ -426,24 +411,9 @@ fn release_bench() -> Result<()> {
     let newest = cloud.dir.join("2026.2.yaml");
     std::fs::write(&newest, &init)?;
     std::fs::write(&cloud.record, record_2026_1(&init, Some("1h")))?;
-    let out = cloud.apply("bench: deploy 2026.1")?;
-    ensure!(out.success(), "deploy failed:\n{}", out.describe_failure());
     // 2026.2's images built before anything is measured.
     let newest_s = newest.display().to_string();
-    let out = cloud.ankyra_run(
-        &["images", "build", "-f", &newest_s],
-        Duration::from_secs(3600),
-        true,
-    )?;
-    ensure!(
-        out.success(),
-        "image build failed:\n{}",
-        out.describe_failure()
-    );
-    let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
-    let k = Keystone::from_clouds_yaml(&yaml, &name)?;
-    // Let Docker's health checks settle after the deploy.
-    std::thread::sleep(Duration::from_secs(15));
+    let k = deploy_and_prebuild(&mut cloud, "bench: deploy 2026.1", &["-f", &newest_s])?;
     let load = ApiLoad::start(&k, &k.issue()?)?;
     let upgrade = whole_cloud(
         &cloud,
@@ -600,4 +570,24 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "?".into())
+}
+
+/// Deploys the cloud's record, builds the images `build_args` name (so that no
+/// build is measured) and returns an admin session once Docker's health checks
+/// have settled.
+fn deploy_and_prebuild(cloud: &mut Cloud, message: &str, build_args: &[&str]) -> Result<Keystone> {
+    let out = cloud.apply(message)?;
+    ensure!(out.success(), "deploy failed:\n{}", out.describe_failure());
+    let mut args = vec!["images", "build"];
+    args.extend_from_slice(build_args);
+    let out = cloud.ankyra_run(&args, Duration::from_secs(3600), true)?;
+    ensure!(
+        out.success(),
+        "image build failed:\n{}",
+        out.describe_failure()
+    );
+    let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
+    let k = Keystone::from_clouds_yaml(&yaml, &cloud.name)?;
+    std::thread::sleep(Duration::from_secs(15));
+    Ok(k)
 }

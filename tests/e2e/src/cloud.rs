@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -14,6 +14,7 @@ use crate::e2e_log;
 use crate::paths::{ankyra_bin, openstack_bin};
 use crate::process::{run, Output, RunOptions};
 use crate::status::Status;
+use crate::wait::poll_until;
 
 /// `ANKYRA_E2E_KEEP=1`: leave the cloud and its files in place after the test.
 pub fn keep_requested() -> bool {
@@ -253,6 +254,45 @@ impl Cloud {
         })
     }
 
+    /// Uploads `data` to glance as a raw image named `name` and waits until it is
+    /// active (a killed, deleted or deactivated image fails at once). Returns the
+    /// image as `image show` prints it.
+    pub fn upload_image(&mut self, data: &[u8], name: &str) -> Result<Value> {
+        let upload = self.dir.join(format!("{name}.raw"));
+        std::fs::write(&upload, data)?;
+        let upload_s = upload.display().to_string();
+        let image = self.openstack_json(&[
+            "image",
+            "create",
+            "--file",
+            &upload_s,
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            name,
+        ])?;
+        let id = str_field(&image, "id")?;
+        e2e_log!("image {name} ({id}) uploaded");
+        poll_until(
+            "the image to become active",
+            Duration::from_secs(180),
+            Duration::from_secs(2),
+            || {
+                let v = self.openstack_json(&["image", "show", &id])?;
+                let status = str_field(&v, "status")?;
+                if matches!(status.as_str(), "killed" | "deleted" | "deactivated") {
+                    // Not worth waiting for: final, through a recognisable message.
+                    return Ok(Err(anyhow!(
+                        "expected image {id} active, found {status}: {v}"
+                    )));
+                }
+                ensure!(status == "active", "status {status}");
+                Ok(Ok(v))
+            },
+        )?
+    }
+
     /// `ankyra destroy NAME --purge`.
     pub fn destroy(&mut self) -> Result<()> {
         self.destroyed = true;
@@ -356,5 +396,23 @@ impl Drop for Serve {
                 e2e_log!("cleanup: {e:#}");
             }
         }
+    }
+}
+
+/// A string field of a JSON object, by exact key or case-insensitively (OSC mixes
+/// `ID`/`id` between commands and versions); numbers are rendered as text.
+pub fn str_field(v: &Value, key: &str) -> Result<String> {
+    let obj = v
+        .as_object()
+        .with_context(|| format!("expected a JSON object with `{key}`, found {v}"))?;
+    let found = obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    });
+    match found {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        other => bail!("expected a string `{key}` in {v}, found {other:?}"),
     }
 }

@@ -5,21 +5,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::status::ALL_COMPONENTS;
+
+/// The infrastructure, moved only when named: the first four of `ankyra init`'s
+/// components.
+pub const INFRASTRUCTURE: &[&str] = ALL_COMPONENTS.split_at(4).0;
+
 /// The components `ankyra upgrade --release` moves (everything but infrastructure),
 /// in upgrade order.
-pub const OPENSTACK: [&str; 8] = [
-    "keystone",
-    "glance",
-    "placement",
-    "neutron-server",
-    "nova-conductor",
-    "nova-scheduler",
-    "nova-api",
-    "nova-compute",
-];
-
-/// The infrastructure, moved only when named.
-pub const INFRASTRUCTURE: [&str; 4] = ["mariadb", "memcached", "rabbitmq", "haproxy"];
+pub const OPENSTACK: &[&str] = ALL_COMPONENTS.split_at(4).1;
 
 /// Each OpenStack component's version in release 2026.1.
 pub const RELEASE_2026_1: [(&str, &str); 8] = [
@@ -121,6 +115,17 @@ pub fn critical_path(steps: &BTreeMap<String, f64>) -> (f64, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn infrastructure_then_openstack_in_upgrade_order() {
+        assert_eq!(
+            INFRASTRUCTURE,
+            ["mariadb", "memcached", "rabbitmq", "haproxy"]
+        );
+        assert_eq!(OPENSTACK.first(), Some(&"keystone"));
+        assert_eq!(OPENSTACK.last(), Some(&"nova-compute"));
+        assert_eq!(OPENSTACK.len(), RELEASE_2026_1.len());
+    }
 
     #[test]
     fn the_record_moves_to_2026_1_with_a_bake_window() {

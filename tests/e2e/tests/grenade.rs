@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ankyra_e2e::api_load::ApiLoad;
+use ankyra_e2e::cloud::str_field;
 use ankyra_e2e::engine::{summary_state, Engine};
 use ankyra_e2e::load::Keystone;
 use ankyra_e2e::releases::{record_2026_1, release_2026_1, INFRASTRUCTURE, OPENSTACK};
@@ -40,13 +41,6 @@ const TOKEN_CHECKED_FOR: Duration = Duration::from_secs(50 * 60);
 /// nova calls a service `down` when its last report is older than this (nova's
 /// `service_down_time`, 60 s) plus a report interval.
 const SERVICE_DOWN_AFTER: Duration = Duration::from_secs(75);
-
-fn field(v: &Value, key: &str) -> Result<String> {
-    v.get(key)
-        .and_then(|x| x.as_str())
-        .map(str::to_string)
-        .with_context(|| format!("no `{key}` in {v}"))
-}
 
 fn nova_json(cloud: &mut Cloud, args: &[&str]) -> Result<Value> {
     let mut all: Vec<&str> = COMPUTE_API.to_vec();
@@ -184,6 +178,15 @@ fn neutron_heads(
 const NEUTRON_CONTRACT_JOB: &str = "neutron db upgrade --contract";
 /// The job that expands it (its `upgrade_jobs`).
 const NEUTRON_EXPAND_JOB: &str = "neutron db upgrade --expand";
+
+/// Neutron's contract head is where 2026.1 had it.
+fn contract_unmoved(before: &NeutronHeads, now: &NeutronHeads, what: &str) -> Result<()> {
+    ensure!(
+        now.contract == before.contract,
+        "{what} moved neutron's contract head: {before:?} → {now:?}"
+    );
+    Ok(())
+}
 
 /// An upgrade ran neutron's expand job and not its contract job.
 fn expand_not_contract(progress: &str, phase: &str) -> Result<()> {
@@ -371,9 +374,9 @@ fn check_cloud(
         ],
     )
     .with_context(|| format!("{phase}: booting a new server right after the command"))?;
-    let id = field(&created, "id")?;
+    let id = str_field(&created, "id")?;
     ensure!(
-        field(&created, "status")? == "ACTIVE",
+        str_field(&created, "status")? == "ACTIVE",
         "{phase}: the new server is not ACTIVE: {created}"
     );
     e2e_log!("{phase}: new server {name} ({id}) ACTIVE");
@@ -403,12 +406,12 @@ fn check_cloud(
     for (name, id) in &world.servers {
         let row = list
             .iter()
-            .find(|s| field(s, "ID").is_ok_and(|i| i == *id))
+            .find(|s| str_field(s, "ID").is_ok_and(|i| i == *id))
             .with_context(|| format!("{phase}: server {name} ({id}) is not listed: {list:?}"))?;
         ensure!(
-            field(row, "Status")? == "ACTIVE",
+            str_field(row, "Status")? == "ACTIVE",
             "{phase}: server {name} is {}, expected ACTIVE",
-            field(row, "Status")?
+            str_field(row, "Status")?
         );
     }
 
@@ -515,32 +518,9 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         &user,
         "member",
     ])?;
-    let upload = cloud.dir.join("image.raw");
     let bytes = random_bytes(4 << 20)?;
-    std::fs::write(&upload, &bytes)?;
-    let upload_s = upload.display().to_string();
-    let image = cloud.openstack_json(&[
-        "image",
-        "create",
-        "--file",
-        &upload_s,
-        "--disk-format",
-        "raw",
-        "--container-format",
-        "bare",
-        &format!("e2e-image-{tag}"),
-    ])?;
-    let image = field(&image, "id")?;
-    poll_until(
-        "the image active",
-        Duration::from_secs(120),
-        Duration::from_secs(2),
-        || {
-            let v = cloud.openstack_json(&["image", "show", &image])?;
-            ensure!(field(&v, "status")? == "active");
-            Ok(())
-        },
-    )?;
+    let image = cloud.upload_image(&bytes, &format!("e2e-image-{tag}"))?;
+    let image = str_field(&image, "id")?;
     let flavor = cloud.openstack_json(&[
         "flavor",
         "create",
@@ -552,7 +532,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         "1",
         &format!("e2e-tiny-{tag}"),
     ])?;
-    let flavor = field(&flavor, "id")?;
+    let flavor = str_field(&flavor, "id")?;
     // The compute node must be mapped (discover_hosts) before the first boot can be
     // scheduled: only this first one is retried.
     let server_name = format!("e2e-before-{tag}");
@@ -576,7 +556,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
                     &server_name,
                 ],
             )?;
-            field(&v, "id")
+            str_field(&v, "id")
         },
     )?;
     e2e_log!("server {server_name} ({server}) ACTIVE on 2026.1");
@@ -654,10 +634,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     )?;
     let heads = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads after the upgrade: {heads:?}");
-    ensure!(
-        heads.contract == heads_before.contract,
-        "the upgrade moved neutron's contract head: {heads_before:?} → {heads:?}"
-    );
+    contract_unmoved(&heads_before, &heads, "the upgrade")?;
     // The expand branch moved with the upgrade (29.0.0 adds four expand migrations);
     // the contract job runs only at finalize.
     ensure!(
@@ -676,10 +653,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     )?;
     let heads = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads after the rollback: {heads:?}");
-    ensure!(
-        heads.contract == heads_before.contract,
-        "the rollback moved neutron's contract head: {heads_before:?} → {heads:?}"
-    );
+    contract_unmoved(&heads_before, &heads, "the rollback")?;
 
     // Phase 3: the upgrade again, then finalize.
     let progress = run_phase(
@@ -700,10 +674,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     let upgraded_at = Instant::now();
     let heads_upgraded = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads after the second upgrade: {heads_upgraded:?}");
-    ensure!(
-        heads_upgraded.contract == heads_before.contract,
-        "the second upgrade moved neutron's contract head: {heads_before:?} → {heads_upgraded:?}"
-    );
+    contract_unmoved(&heads_before, &heads_upgraded, "the second upgrade")?;
     expand_not_contract(&progress, "phase 3 upgrade")?;
     let progress = run_phase(
         &mut cloud,
@@ -759,10 +730,10 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         .map(|s| {
             format!(
                 "{} {} {} {}",
-                field(s, "Binary").unwrap_or_default(),
-                field(s, "Host").unwrap_or_default(),
-                field(s, "Status").unwrap_or_default(),
-                field(s, "State").unwrap_or_default()
+                str_field(s, "Binary").unwrap_or_default(),
+                str_field(s, "Host").unwrap_or_default(),
+                str_field(s, "Status").unwrap_or_default(),
+                str_field(s, "State").unwrap_or_default()
             )
         })
         .collect();
@@ -777,8 +748,8 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         let up = services
             .iter()
             .filter(|s| {
-                field(s, "Binary").is_ok_and(|b| b == worker)
-                    && field(s, "State").is_ok_and(|st| st == "up")
+                str_field(s, "Binary").is_ok_and(|b| b == worker)
+                    && str_field(s, "State").is_ok_and(|st| st == "up")
             })
             .count();
         ensure!(
@@ -818,7 +789,7 @@ fn upgraded_versions(
     let docs = yaml_rust2::YamlLoader::load_from_str(&out.stdout)?;
     let components = &docs.first().context("`ankyra init` printed no YAML")?["spec"]["components"];
     let mut want = BTreeMap::new();
-    for c in OPENSTACK {
+    for &c in OPENSTACK {
         let v = components[c]["version"]
             .as_str()
             .with_context(|| format!("no version of {c} in `ankyra init`"))?;

@@ -20,13 +20,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ankyra_e2e::cloud::str_field;
 use ankyra_e2e::engine::{self, Engine};
 use ankyra_e2e::process::Output;
 use ankyra_e2e::secrets::{self, Search, Secret};
 use ankyra_e2e::status::{id_changes, ALL_COMPONENTS};
 use ankyra_e2e::wait::{poll_until, random_bytes, random_hex};
 use ankyra_e2e::{e2e_log, Cloud, Status};
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
 /// The compute microversion for every nova call: `--nic none` needs ≥ 2.37.
@@ -340,42 +341,10 @@ const IMAGE_BYTES: usize = 1024 * 1024;
 /// compares byte for byte. Returns the image ID (nova boots from it).
 fn glance_image_round_trip(cloud: &mut Cloud, tag: &str) -> Result<String> {
     let data = random_bytes(IMAGE_BYTES)?;
-    let upload = cloud.dir.join("image-upload.raw");
     let download = cloud.dir.join("image-download.raw");
-    std::fs::write(&upload, &data)?;
-    let upload_s = upload.display().to_string();
     let name = format!("e2e-image-{tag}");
-    let image = cloud.openstack_json(&[
-        "image",
-        "create",
-        "--file",
-        &upload_s,
-        "--disk-format",
-        "raw",
-        "--container-format",
-        "bare",
-        &name,
-    ])?;
-    let id = str_field(&image, "id")?;
-    e2e_log!("image {name} ({id}) uploaded");
-
-    let shown = poll_until(
-        "the image to become active",
-        Duration::from_secs(180),
-        Duration::from_secs(2),
-        || {
-            let v = cloud.openstack_json(&["image", "show", &id])?;
-            let status = str_field(&v, "status")?;
-            if matches!(status.as_str(), "killed" | "deleted" | "deactivated") {
-                // Not worth waiting for: report it as final through a recognisable message.
-                return Ok(Err(anyhow!(
-                    "expected image {id} active, found {status}: {v}"
-                )));
-            }
-            ensure!(status == "active", "status {status}");
-            Ok(Ok(v))
-        },
-    )??;
+    let shown = cloud.upload_image(&data, &name)?;
+    let id = str_field(&shown, "id")?;
     let size = shown.get("size").and_then(Value::as_u64);
     ensure!(
         size == Some(IMAGE_BYTES as u64),
@@ -1078,21 +1047,3 @@ fn destroy_removes_containers(cloud: &mut Cloud, engine: &Engine) -> Result<()> 
 }
 
 // ---------------------------------------------------------------------------------------
-
-/// A string field of a JSON object, by exact key or case-insensitively (OSC mixes
-/// `ID`/`id` between commands and versions); numbers are rendered as text.
-fn str_field(v: &Value, key: &str) -> Result<String> {
-    let obj = v
-        .as_object()
-        .with_context(|| format!("expected a JSON object with `{key}`, found {v}"))?;
-    let found = obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    });
-    match found {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        other => bail!("expected a string `{key}` in {v}, found {other:?}"),
-    }
-}

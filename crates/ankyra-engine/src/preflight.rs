@@ -6,10 +6,11 @@
 
 use ankyra_catalog::services::mariadb;
 use ankyra_catalog::{Catalog, ResolvedRecord};
-use ankyra_store::Store;
+use ankyra_store::{Migration, Store};
 use serde::Serialize;
 
 use crate::space::needed_kib;
+use crate::status::ComponentStatus;
 use crate::{Engine, EngineError};
 
 /// One thing that stops a whole-cloud change.
@@ -47,6 +48,56 @@ fn blocker(component: &str, check: &str, reason: String) -> Blocker {
     }
 }
 
+/// Every component that runs fewer healthy instances than it should.
+fn health_blockers(cloud: &str, components: &[ComponentStatus]) -> Vec<Blocker> {
+    components
+        .iter()
+        .filter(|c| c.health != "healthy" && c.desired_instances > 0)
+        .map(|c| {
+            blocker(
+                &c.name,
+                "health",
+                format!(
+                    "{}: {} ({} of {} instances healthy); see `ankyra status {cloud}` and repair it (`ankyra apply {cloud}`) first",
+                    c.name, c.health, c.healthy, c.desired_instances
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Every schema upgrade not finalized, except one to the very version the
+/// target asks: going up again to where an earlier, rolled back upgrade went
+/// is that same change (its expanded schema is what the target expects).
+fn unfinalized_blockers(
+    cloud: &str,
+    migrations: &[Migration],
+    target: &ResolvedRecord,
+) -> Vec<Blocker> {
+    migrations
+        .iter()
+        .filter(|m| m.finalized_at.is_none())
+        .filter(|m| {
+            let wanted = target
+                .components
+                .iter()
+                .find(|c| c.name == m.component)
+                .map(|c| c.version.to_string());
+            wanted.as_deref() != Some(m.to_version.as_str())
+        })
+        .map(|m| {
+            blocker(
+                &m.component,
+                "finalize",
+                format!(
+                    "{}: the upgrade {} → {} of revision {} is not finalized; run `ankyra finalize {cloud}` (or roll it back) first",
+                    m.component, m.from_version, m.to_version, m.revision
+                ),
+            )
+        })
+        .collect()
+}
+
 impl Engine {
     /// Checks that the cloud, running `current` (revision `revision`), may
     /// be moved to `target`. Reads only.
@@ -60,40 +111,13 @@ impl Engine {
         let cloud = &current.cloud;
         let mut out = Preflight::default();
         let status = self.status(store, current, revision).await?;
-        for c in &status.components {
-            if c.health != "healthy" && c.desired_instances > 0 {
-                out.blockers.push(blocker(
-                    &c.name,
-                    "health",
-                    format!(
-                        "{}: {} ({} of {} instances healthy); see `ankyra status {cloud}` and repair it (`ankyra apply {cloud}`) first",
-                        c.name, c.health, c.healthy, c.desired_instances
-                    ),
-                ));
-            }
-        }
-        // Going up again to where an earlier, rolled back upgrade went is that
-        // same change: its expanded schema is what the target expects.
-        for m in store.migrations(cloud)? {
-            if m.finalized_at.is_some() {
-                continue;
-            }
-            let target_version = target
-                .components
-                .iter()
-                .find(|c| c.name == m.component)
-                .map(|c| c.version.to_string());
-            if target_version.as_deref() != Some(m.to_version.as_str()) {
-                out.blockers.push(blocker(
-                    &m.component,
-                    "finalize",
-                    format!(
-                        "{}: the upgrade {} → {} of revision {} is not finalized; run `ankyra finalize {cloud}` (or roll it back) first",
-                        m.component, m.from_version, m.to_version, m.revision
-                    ),
-                ));
-            }
-        }
+        out.blockers
+            .extend(health_blockers(cloud, &status.components));
+        out.blockers.extend(unfinalized_blockers(
+            cloud,
+            &store.migrations(cloud)?,
+            target,
+        ));
         self.check_disk(current, target, &mut out).await;
         self.check_images(target, &mut out).await?;
         Ok(out)
@@ -178,5 +202,75 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(keystone: &str) -> ResolvedRecord {
+        let text = format!(
+            "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: pf\nspec:\n  release: \"2026.2\"\n  \
+             components:\n    mariadb: {{}}\n    keystone:\n      version: {keystone}\n"
+        );
+        let record = ankyra_model::parse_record("pf.yaml", text.as_bytes()).expect("a record");
+        ankyra_catalog::resolve(&record).expect("resolves")
+    }
+
+    fn migration(to: &str, finalized: bool) -> Migration {
+        Migration {
+            id: 1,
+            cloud: "pf".into(),
+            component: "keystone".into(),
+            from_version: "29.1.0".into(),
+            to_version: to.into(),
+            revision: 2,
+            created_at: String::new(),
+            finalized_at: finalized.then(String::new),
+            snapshot_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn only_an_unfinalized_upgrade_elsewhere_than_the_target_blocks() {
+        let want = target("30.0.0");
+        // The same upgrade again (after a rollback) and a finalized one pass.
+        assert!(unfinalized_blockers("pf", &[migration("30.0.0", false)], &want).is_empty());
+        assert!(unfinalized_blockers("pf", &[migration("29.9.0", true)], &want).is_empty());
+        let blocked = unfinalized_blockers("pf", &[migration("29.9.0", false)], &want);
+        assert_eq!(blocked.len(), 1);
+        assert_eq!(blocked[0].check, "finalize");
+        assert!(
+            blocked[0].reason.contains("ankyra finalize pf"),
+            "{blocked:?}"
+        );
+    }
+
+    #[test]
+    fn unhealthy_components_block_healthy_and_unwanted_ones_do_not() {
+        let status = |name: &str, health: &str, desired: u32| ComponentStatus {
+            name: name.into(),
+            desired_version: None,
+            running_version: None,
+            desired_instances: desired,
+            instances: 0,
+            healthy: 0,
+            health: health.into(),
+            containers: Vec::new(),
+            bake: None,
+            not_finalized: None,
+        };
+        let blocked = health_blockers(
+            "pf",
+            &[
+                status("keystone", "healthy", 1),
+                status("glance", "starting", 1),
+                status("nova-api", "missing", 1),
+                status("old", "degraded", 0),
+            ],
+        );
+        let names: Vec<&str> = blocked.iter().map(|b| b.component.as_str()).collect();
+        assert_eq!(names, ["glance", "nova-api"]);
     }
 }

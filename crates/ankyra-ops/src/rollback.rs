@@ -202,6 +202,29 @@ fn cloud_rollback_error(cloud: &str, reason: String) -> OpsError {
     }
 }
 
+/// The revision a whole-cloud rollback goes back to: `to`, else the newest
+/// applied revision before `latest` whose record differs from it.
+fn cloud_target(
+    store: &dyn Store,
+    latest: &Revision,
+    to: Option<u64>,
+) -> Result<Revision, OpsError> {
+    let cloud = latest.cloud.as_str();
+    if let Some(n) = to {
+        return Ok(store.revision(cloud, n)?);
+    }
+    last_applied_where(store, latest, |rev| Ok(rev.content_hash != latest.content_hash))?
+        .ok_or_else(|| {
+            cloud_rollback_error(
+                cloud,
+                format!(
+                    "no earlier applied revision differs from revision {}; `ankyra history {cloud}` lists them, `--to REV` picks one",
+                    latest.number
+                ),
+            )
+        })
+}
+
 /// `ankyra rollback CLOUD --to REV`: one new revision in which every
 /// component is as REV had it (default: the last applied revision before the
 /// latest that differs), applied in the reverse of the upgrade order: what
@@ -220,18 +243,7 @@ pub fn rollback_cloud(
     reporter: Arc<dyn Reporter>,
 ) -> Result<CloudRolledBack, OpsError> {
     let latest = latest(store, cloud)?;
-    let target = match to {
-        Some(n) => store.revision(cloud, n)?,
-        None => last_applied_where(store, &latest, |rev| {
-            Ok(rev.content_hash != latest.content_hash)
-        })?
-        .ok_or_else(|| {
-            cloud_rollback_error(
-                cloud,
-                format!("no earlier applied revision differs from revision {}; `ankyra history {cloud}` lists them, `--to REV` picks one", latest.number),
-            )
-        })?,
-    };
+    let target = cloud_target(store, &latest, to)?;
     let mut record = stored_record(&latest)?;
     let old = stored_record(&target)?;
     // Components and the release they default to come from the target;
@@ -290,4 +302,60 @@ pub fn rollback_cloud(
         components: moved,
         applied,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store with revision 1 (keystone 27.1.0) and 2 (28.1.0) applied and
+    /// 3 (29.1.0) failed.
+    fn three_revisions(dir: &Path) -> anyhow::Result<Box<dyn Store>> {
+        let mut store = ankyra_store::open(&dir.join("store.db").display().to_string())?;
+        let file = dir.join("rb.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: rb\nspec:\n  release: \"2025.1\"\n  \
+             components:\n    mariadb: {}\n    memcached: {}\n    haproxy: {}\n    keystone:\n      version: 27.1.0\n",
+        )?;
+        crate::commit(&mut *store, &file, "tester", "first")?;
+        store.set_revision_status("rb", 1, "applied")?;
+        crate::set(
+            &mut *store,
+            "rb",
+            &["keystone=28.1.0".into()],
+            "tester",
+            None,
+        )?;
+        store.set_revision_status("rb", 2, "applied")?;
+        crate::set(
+            &mut *store,
+            "rb",
+            &["keystone=29.1.0".into()],
+            "tester",
+            None,
+        )?;
+        store.set_revision_status("rb", 3, "failed")?;
+        Ok(store)
+    }
+
+    #[test]
+    fn a_whole_cloud_rollback_goes_to_the_last_applied_revision_that_differs() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let mut store = three_revisions(dir.path())?;
+        let latest = latest(&*store, "rb")?;
+        // A failed revision is never a target; the latest is never its own.
+        assert_eq!(cloud_target(&*store, &latest, None)?.number, 2);
+        assert_eq!(cloud_target(&*store, &latest, Some(1))?.number, 1);
+        store.set_revision_status("rb", 2, "failed")?;
+        assert_eq!(cloud_target(&*store, &latest, None)?.number, 1);
+        store.set_revision_status("rb", 1, "failed")?;
+        let err = cloud_target(&*store, &latest, None).expect_err("nothing applied");
+        assert!(
+            err.to_string().contains("no earlier applied revision"),
+            "{err}"
+        );
+        Ok(())
+    }
 }

@@ -130,3 +130,29 @@ pub fn serve(
         Ok::<(), OpsError>(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destroyed_or_stopped_cloud_is_not_kept() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut store = ankyra_store::open(&dir.path().join("store.db").display().to_string())?;
+        let file = dir.path().join("sv.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: ankyra/v1\nkind: Cloud\nmetadata:\n  name: sv\nspec:\n  release: \"2025.1\"\n  \
+             components:\n    mariadb: {}\n",
+        )?;
+        crate::commit(&mut *store, &file, "tester", "first")?;
+        assert_eq!(kept_revision(&*store, "sv")?, None, "never applied");
+        store.set_revision_status("sv", 1, "applied")?;
+        assert_eq!(kept_revision(&*store, "sv")?, Some(1));
+        for gone in ["destroyed", "stopped"] {
+            store.set_revision_status("sv", 1, gone)?;
+            assert_eq!(kept_revision(&*store, "sv")?, None, "{gone}");
+        }
+        Ok(())
+    }
+}

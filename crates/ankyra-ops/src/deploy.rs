@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use ankyra_catalog::ResolvedRecord;
 use ankyra_engine::{ApplyOptions, ApplyOutcome, Reporter, StatusReport};
 use ankyra_store::Store;
 use serde::Serialize;
 
 use crate::engine::{on_engine, reading_engine};
-use crate::revisions::{commit_record, latest_number, resolved_revision};
+use crate::revisions::{commit_record, latest_resolved, resolved_revision};
 use crate::{load_record, OpsError};
 
 /// What `apply` did.
@@ -38,20 +39,21 @@ pub fn apply(
         bootstrap: true,
         ..ApplyOptions::default()
     };
-    let outcome = on_engine(state, &loaded.resolved.engine, reporter, async |engine| {
-        engine.ensure_images(&loaded.resolved).await?;
-        Ok(engine
-            .apply(store, &loaded.resolved, commit.revision.number, options)
-            .await?)
-    })?;
+    let applied = apply_revision(
+        store,
+        state,
+        &loaded.resolved,
+        commit.revision.number,
+        options,
+        reporter,
+    )?;
     Ok(Applied {
-        revision: commit.revision.number,
         new_revision: commit.created,
-        outcome,
+        ..applied
     })
 }
 
-/// Applies the latest revision of `cloud` (after `set`, `upgrade` or `rollback`).
+/// Applies the latest revision of `cloud` (after `set`).
 pub fn apply_latest(
     store: &mut dyn Store,
     state: &Path,
@@ -59,11 +61,23 @@ pub fn apply_latest(
     options: ApplyOptions,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Applied, OpsError> {
-    let number = latest_number(store, cloud)?;
-    let resolved = resolved_revision(&store.revision(cloud, number)?)?;
+    let (number, resolved) = latest_resolved(store, cloud)?;
+    apply_revision(store, state, &resolved, number, options, reporter)
+}
+
+/// Applies revision `number`, whose record the caller has resolved (the one
+/// it just recorded: never a revision another writer put on top since).
+pub(crate) fn apply_revision(
+    store: &mut dyn Store,
+    state: &Path,
+    resolved: &ResolvedRecord,
+    number: u64,
+    options: ApplyOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Applied, OpsError> {
     let outcome = on_engine(state, &resolved.engine, reporter, async |engine| {
-        engine.ensure_images(&resolved).await?;
-        Ok(engine.apply(store, &resolved, number, options).await?)
+        engine.ensure_images(resolved).await?;
+        Ok(engine.apply(store, resolved, number, options).await?)
     })?;
     Ok(Applied {
         revision: number,
@@ -74,8 +88,7 @@ pub fn apply_latest(
 
 /// Each component's desired and running version, instances and health.
 pub fn status(store: &dyn Store, state: &Path, cloud: &str) -> Result<StatusReport, OpsError> {
-    let number = latest_number(store, cloud)?;
-    let resolved = resolved_revision(&store.revision(cloud, number)?)?;
+    let (number, resolved) = latest_resolved(store, cloud)?;
     reading_engine(state, &resolved.engine, async |engine| {
         Ok(engine.status(store, &resolved, number).await?)
     })

@@ -8,7 +8,7 @@ use ankyra_engine::{Event, Finalized, Reporter};
 use ankyra_store::Store;
 
 use crate::engine::on_engine;
-use crate::revisions::{latest_number, resolved_revision};
+use crate::revisions::latest_resolved;
 use crate::OpsError;
 
 /// `ankyra finalize CLOUD COMPONENT`: contract the schema of the version that runs.
@@ -19,8 +19,7 @@ pub fn finalize(
     component: &str,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Finalized, OpsError> {
-    let number = latest_number(store, cloud)?;
-    let resolved = resolved_revision(&store.revision(cloud, number)?)?;
+    let (number, resolved) = latest_resolved(store, cloud)?;
     on_engine(state, &resolved.engine, reporter, async |engine| {
         Ok(engine.finalize(store, &resolved, number, component).await?)
     })
@@ -28,7 +27,7 @@ pub fn finalize(
 
 /// The components with something to finalize (a schema upgrade not
 /// finalized, or old instances parked for a rollback), in the upgrade order.
-pub fn pending(
+fn pending(
     store: &dyn Store,
     resolved: &ankyra_catalog::ResolvedRecord,
 ) -> Result<Vec<String>, OpsError> {
@@ -56,8 +55,7 @@ pub fn finalize_cloud(
     cloud: &str,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Vec<Finalized>, OpsError> {
-    let number = latest_number(store, cloud)?;
-    let resolved = resolved_revision(&store.revision(cloud, number)?)?;
+    let (number, resolved) = latest_resolved(store, cloud)?;
     let todo = pending(store, &resolved)?;
     reporter.event(Event::Progress {
         component: cloud.into(),

@@ -218,17 +218,11 @@ pub fn diff(
     Ok(diff_records(&ra, &rb))
 }
 
-/// The number of the latest revision of `cloud`.
-pub(crate) fn latest_number(store: &dyn Store, cloud: &str) -> Result<u64, OpsError> {
-    Ok(latest(store, cloud)?.number)
-}
-
-/// The latest revision of `cloud` that was applied, if any.
-pub(crate) fn applied_revision(store: &dyn Store, cloud: &str) -> Result<Option<u64>, OpsError> {
-    Ok(store
-        .history(cloud)?
-        .iter()
-        .rev()
-        .find(|r| r.status.as_deref() == Some("applied"))
-        .map(|r| r.number))
+/// The latest revision of `cloud`, its number and its record resolved.
+pub(crate) fn latest_resolved(
+    store: &dyn Store,
+    cloud: &str,
+) -> Result<(u64, ResolvedRecord), OpsError> {
+    let rev = latest(store, cloud)?;
+    Ok((rev.number, resolved_revision(&rev)?))
 }

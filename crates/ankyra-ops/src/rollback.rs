@@ -10,7 +10,7 @@ use ankyra_model::Record;
 use ankyra_store::{Revision, Store};
 use serde::Serialize;
 
-use crate::deploy::{apply_latest, Applied};
+use crate::deploy::{apply_revision, Applied};
 use crate::revisions::{commit_on, latest, resolved_revision, stored_record};
 use crate::OpsError;
 
@@ -75,7 +75,7 @@ fn last_applied_where(
 /// The component's settings (version, image, config) in one revision.
 fn component_of(rev: &Revision, component: &str) -> Result<(Record, String), OpsError> {
     let record = stored_record(rev)?;
-    let resolved = resolved_revision(rev)?;
+    let resolved = ankyra_catalog::resolve(&record)?;
     Ok((record, fingerprint(&resolved, component)))
 }
 
@@ -143,7 +143,7 @@ pub fn rollback(
         restore_snapshot,
     )?;
     // On top of the revision edited, or not at all (StoreError::Conflict).
-    commit_on(
+    let commit = commit_on(
         store,
         Some(&latest),
         &record,
@@ -154,10 +154,11 @@ pub fn rollback(
             target.number
         ),
     )?;
-    let applied = apply_latest(
+    let applied = apply_revision(
         store,
         state,
-        cloud,
+        &resolved,
+        commit.revision.number,
         ApplyOptions {
             restore_snapshot,
             ..ApplyOptions::default()
@@ -278,7 +279,7 @@ pub fn rollback_cloud(
     }
     // Reverse of the upgrade (dependency) order, as the plan runs them.
     moved.reverse();
-    commit_on(
+    let commit = commit_on(
         store,
         Some(&latest),
         &record,
@@ -286,10 +287,11 @@ pub fn rollback_cloud(
         author,
         &format!("rollback to revision {} (whole cloud)", target.number),
     )?;
-    let applied = apply_latest(
+    let applied = apply_revision(
         store,
         state,
-        cloud,
+        &resolved,
+        commit.revision.number,
         ApplyOptions {
             restore_snapshot,
             rollback: true,

@@ -9,21 +9,23 @@ use ankyra_engine::{Engine, Reporter};
 use ankyra_store::Store;
 
 use crate::engine::runtime;
-use crate::revisions::{applied_revision, resolved_revision};
+use crate::revisions::resolved_revision;
 use crate::{Http, OpsError};
 
 /// The revision `serve` keeps `cloud` at: the last applied one, unless the
-/// cloud was destroyed since (then nothing: it stays gone).
+/// cloud was destroyed or stopped after it (revisions recorded since but never
+/// applied do not bring it back).
 fn kept_revision(store: &dyn Store, cloud: &str) -> Result<Option<u64>, OpsError> {
-    let gone = store
-        .history(cloud)?
-        .last()
-        .and_then(|r| r.status.as_deref())
-        .is_some_and(|s| s == "destroyed" || s == "stopped");
-    if gone {
-        return Ok(None);
-    }
-    applied_revision(store, cloud)
+    let history = store.history(cloud)?;
+    let last_marked = history.iter().rev().find(|r| {
+        matches!(
+            r.status.as_deref(),
+            Some("applied" | "destroyed" | "stopped")
+        )
+    });
+    Ok(last_marked
+        .filter(|r| r.status.as_deref() == Some("applied"))
+        .map(|r| r.number))
 }
 
 /// Reconciles every applied cloud (or `only`) every `interval` until SIGINT or
@@ -153,6 +155,18 @@ mod tests {
             store.set_revision_status("sv", 1, gone)?;
             assert_eq!(kept_revision(&*store, "sv")?, None, "{gone}");
         }
+        // A revision recorded after the destroy, never applied, does not bring
+        // the destroyed one back.
+        crate::set(
+            &mut *store,
+            "sv",
+            &["mariadb.replicas=1".into()],
+            "tester",
+            None,
+        )?;
+        assert_eq!(kept_revision(&*store, "sv")?, None);
+        store.set_revision_status("sv", 2, "applied")?;
+        assert_eq!(kept_revision(&*store, "sv")?, Some(2));
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use ankyra_model::Spanned;
 use ankyra_store::Store;
 use serde::Serialize;
 
-use crate::deploy::{apply_latest, Applied};
+use crate::deploy::{apply_revision, Applied};
 use crate::engine::on_engine;
 use crate::revisions::{commit_on, latest, resolved_revision, stored_record, CommitResult};
 use crate::set::{edit, parse_assignment, Value};
@@ -209,10 +209,11 @@ pub fn upgrade(
     // On top of the revision read, or not at all (StoreError::Conflict).
     let commit = commit_on(store, Some(&base), &record, &resolved, author, &message)?;
     let applied = if apply {
-        Some(apply_latest(
+        Some(apply_revision(
             store,
             state,
-            cloud,
+            &resolved,
+            commit.revision.number,
             ApplyOptions::default(),
             reporter,
         )?)

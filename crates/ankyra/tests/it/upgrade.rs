@@ -82,6 +82,8 @@ fn upgrade_moves_every_openstack_component_in_one_revision() {
     assert!(again.starts_with("exit: 2"), "{again}");
     assert!(again.contains("already at 2026.2"), "{again}");
     let back = env.run(&["upgrade", "up1", "--release", "2026.1"]);
-    assert!(back.contains("rollback"), "{back}");
+    assert!(back.starts_with("exit: 2"), "{back}");
+    assert!(back.contains("newer than 2026.1"), "{back}");
+    assert!(back.contains("ankyra rollback CLOUD --to REV"), "{back}");
     assert_eq!(env.json(&["history", "up1"]).as_array().unwrap().len(), 2);
 }

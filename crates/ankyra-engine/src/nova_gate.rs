@@ -16,7 +16,7 @@
 //!   nova.conf raises that one logger to DEBUG). With it, the provider named
 //!   after the host must exist in placement with inventory.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -96,41 +96,20 @@ pub fn parse_inventory(body: &Value) -> Vec<String> {
 }
 
 /// `2026-12-03T11:40:12.000000` (nova's UTC without a zone), also with a
-/// `Z` or `+00:00`, as seconds since the Unix epoch.
+/// `Z` or `+00:00`, as seconds since the Unix epoch; any other zone is None.
 pub fn parse_utc(text: &str) -> Option<i64> {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
     let text = text.trim();
-    let (date, time) = text.split_once(['T', ' '])?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.trim_end_matches('Z');
-    let time = time.split('+').next()?;
-    let mut t = time.split(':');
-    let h: i64 = t.next()?.parse().ok()?;
-    let min: i64 = t.next()?.parse().ok()?;
-    let sec: i64 = t.next()?.split('.').next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + sec)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Seconds since the Unix epoch, now.
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    let text = text
+        .strip_suffix('Z')
+        .or_else(|| text.strip_suffix("+00:00"))
+        .unwrap_or(text)
+        .replacen(' ', "T", 1);
+    time::PrimitiveDateTime::parse(&text, format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
 }
 
 /// Whether `record` proves a live instance started at `since`: up, with a
@@ -351,7 +330,7 @@ impl NovaApi {
         let image = self.smoke_image().await?;
         let flavor = self.smoke_flavor().await?;
         self.delete_leftovers().await;
-        let name = format!("{SMOKE_NAME}-{}", now_unix());
+        let name = format!("{SMOKE_NAME}-{}", crate::engine::now_unix());
         let req = self
             .compute_req(reqwest::Method::POST, "/servers")
             .json(&json!({"server": {
@@ -533,6 +512,7 @@ mod tests {
         assert_eq!(parse_utc("2000-02-29T00:00:00"), Some(951_782_400));
         assert_eq!(parse_utc("yesterday"), None);
         assert_eq!(parse_utc("2026-13-03T11:40:12"), None);
+        assert_eq!(parse_utc("2026-12-03T11:40:12+02:00"), None);
     }
 
     #[test]

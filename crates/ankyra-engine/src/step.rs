@@ -231,7 +231,10 @@ impl Engine {
         // What the service says about the new instances (stop-first ones
         // here; start-first ones were gated one by one above), then once
         // per step a scheduling check and the retirement of stale records.
-        if !gate_asked && (!new_instances.is_empty() || !removed_hosts.is_empty()) {
+        // A step that started no instance (a scale-down, `serve` removing a
+        // dead one) boots no test server: nothing new to schedule on.
+        let started_any = gate_asked || !new_instances.is_empty();
+        if !gate_asked && (started_any || !removed_hosts.is_empty()) {
             gate = self.service_gate(p, &c).await?;
         }
         if let Some(gate) = &gate {
@@ -240,7 +243,8 @@ impl Engine {
                     return Err(f.error(&spec.name, &s.host));
                 }
             }
-            self.finish_gate(p, &c, gate, &removed_hosts).await?;
+            self.finish_gate(p, &c, gate, &removed_hosts, started_any)
+                .await?;
         }
         self.reporter.event(Event::StepDone {
             component: step.component.clone(),

@@ -119,13 +119,31 @@ impl Engine {
         fixed_ip: Option<&str>,
         slot: u32,
     ) -> Result<Started, EngineError> {
-        let since = nova_gate::now_unix();
+        let since = crate::engine::now_unix();
         let info = c.start_in_slot(n, fixed_ip, Some(slot)).await?;
         Ok(Started {
             host: host_of(c, &info),
             container: info.name,
             since,
         })
+    }
+
+    /// An instance that stopped running while it was being gated: no point
+    /// waiting out the gate's timeout; its last log lines say why.
+    async fn died(&self, started: &Started) -> Option<String> {
+        let state = self.docker.container_state(&started.container).await.ok()?;
+        if state == "running" {
+            return None;
+        }
+        let log = self
+            .docker
+            .container_logs(&started.container, 30)
+            .await
+            .unwrap_or_default();
+        Some(format!(
+            "{} is {state}; its last lines:\n{log}",
+            started.container
+        ))
     }
 
     /// Waits until the service proves the instance: `up` in its service list
@@ -155,6 +173,12 @@ impl Engine {
                     None => last = "no record for that host".into(),
                 },
                 Err(e) => last = e,
+            }
+            if let Some(detail) = self.died(started).await {
+                return Err(Failed {
+                    check: "nova's service list",
+                    detail,
+                });
             }
             if begun.elapsed() > GATE_TIMEOUT {
                 return Err(Failed {
@@ -200,6 +224,12 @@ impl Engine {
                 }
             } else {
                 last = "its resource tracker has not synced with placement yet".into();
+            }
+            if let Some(detail) = self.died(started).await {
+                return Err(Failed {
+                    check: "resource provider",
+                    detail,
+                });
             }
             if begun.elapsed() > GATE_TIMEOUT {
                 return Err(Failed {
@@ -282,7 +312,7 @@ impl Engine {
             }
             // The old instance (same host) is silent from here on: a later
             // heartbeat is the new one's.
-            let since = nova_gate::now_unix();
+            let since = crate::engine::now_unix();
             if let Some(gate) = gate {
                 if let Err(f) = self.gate_instance(c, gate, &started, since).await {
                     c.say(format!(
@@ -358,6 +388,9 @@ impl Engine {
                 ));
                 return Ok(());
             }
+            if let Some(detail) = self.died(started).await {
+                return Err(detail);
+            }
             if begun.elapsed() > GATE_TIMEOUT {
                 return Err(format!(
                     "{} consumers on `{}` after {} s, {before} before it started",
@@ -379,8 +412,9 @@ impl Engine {
         c: &Component<'_>,
         gate: &Gate,
         removed_hosts: &[String],
+        started_any: bool,
     ) -> Result<(), EngineError> {
-        if gate.spec.scheduling_check {
+        if gate.spec.scheduling_check && started_any {
             let say = |m: String| c.say(m);
             gate.api.scheduling_check(&say).await.map_err(|detail| {
                 let check = "scheduling check";

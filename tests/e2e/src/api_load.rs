@@ -36,7 +36,7 @@ pub struct ApiStats {
     pub failures: u64,
     /// The first [`KEEP_FAILURES`] failures: `T s: reason`.
     pub first_failures: Vec<String>,
-    /// Latencies in seconds (sorted once taken).
+    /// Latencies in seconds, in the order the answers came.
     pub latencies: Vec<f64>,
 }
 
@@ -55,13 +55,9 @@ impl ApiStats {
 
     /// The `p` quantile (0..=1) of the latencies, 0 when there were none.
     pub fn percentile(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
         let mut sorted = self.latencies.clone();
         sorted.sort_by(|a, b| a.total_cmp(b));
-        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted[i.min(sorted.len() - 1)]
+        crate::load::quantile(&sorted, p)
     }
 }
 

@@ -148,13 +148,18 @@ pub struct LoadReport {
     pub seconds: f64,
 }
 
+/// The `p` quantile (0..=1) of `sorted`, 0 when it is empty.
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 impl LoadReport {
     pub fn percentile(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[i.min(self.latencies.len() - 1)]
+        quantile(&self.latencies, p)
     }
 
     pub fn summary(&self) -> String {

@@ -19,6 +19,8 @@ pub struct CloudContext {
     pub vip: String,
     /// Components present in this cloud (a record may leave some out).
     pub components: Vec<String>,
+    /// How nova-compute runs servers.
+    pub compute_driver: ankyra_model::ComputeDriver,
     /// API backends per component (for haproxy.cfg): instance name and address.
     pub backends: BTreeMap<String, Vec<Backend>>,
     /// Secrets by name (see [`SecretSpec`]); never logged, only written to files.
@@ -119,6 +121,33 @@ pub struct ProcessSpec {
     pub probe: Probe,
     /// Seconds Docker waits after SIGTERM before SIGKILL.
     pub stop_timeout_secs: u32,
+    /// What of the host it needs beyond an ordinary container (none for most).
+    pub host: HostAccess,
+}
+
+/// What of the host a process needs beyond an ordinary container: libvirt's
+/// QEMU guests must outlive its container (compute-notes.md). Part of the
+/// process hash, so a change replaces the instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostAccess {
+    /// The host's PID namespace (QEMU is not in the container's, so it lives on).
+    pub pid: bool,
+    /// The host's network namespace (taps and bridges of guests).
+    pub network: bool,
+    /// The host's cgroup namespace.
+    pub cgroupns: bool,
+    /// Linux capabilities added (`ALL` for every one).
+    pub cap_add: Vec<String>,
+    /// Linux capabilities dropped.
+    pub cap_drop: Vec<String>,
+    /// Security options (`seccomp=unconfined`, ...).
+    pub security_opt: Vec<String>,
+    /// Device cgroup rules (`a *:* rwm`).
+    pub device_cgroup_rules: Vec<String>,
+    /// Host paths bound at the same path inside (`/dev`, `/sys/fs/cgroup`).
+    pub paths: Vec<String>,
+    /// Paths covered by an empty tmpfs inside.
+    pub tmpfs: Vec<String>,
 }
 
 /// A one-shot bootstrap command, run once in order, with the component's

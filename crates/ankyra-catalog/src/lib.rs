@@ -23,7 +23,7 @@ pub use types::{
 };
 pub use validate::{
     resolve, validate_record, EngineTarget, ResolvedComponent, ResolvedRecord, Rollout, TlsFiles,
-    DEFAULT_SUBNET_POOL,
+    DEFAULT_SUBNET_POOL, LIBVIRT_COMPONENT,
 };
 
 /// Every service Ankyra knows, one line each.
@@ -36,9 +36,10 @@ pub static ALL: &[&dyn Service] = &[
     &services::glance::Glance,
     &services::placement::Placement,
     &services::neutron::Neutron,
+    &services::libvirt::Libvirt,
     &services::nova::Nova,
 ];
 pub use deploy::{
-    Backend, CloudContext, ConfigFile, Job, JobWhen, Probe, ProcessSpec, Registration, SecretSpec,
-    Smoke, VolumeMount,
+    Backend, CloudContext, ConfigFile, HostAccess, Job, JobWhen, Probe, ProcessSpec, Registration,
+    SecretSpec, Smoke, VolumeMount,
 };

@@ -52,6 +52,10 @@ pub struct ServiceGate {
     /// Also require the host's resource provider in placement, with
     /// inventory, updated since the instance started.
     pub resource_provider: bool,
+    /// Also require the record `enabled`: nova-compute disables itself
+    /// (`AUTO: Connection to libvirt lost`) until it reaches libvirt again,
+    /// and the scheduler sends nothing to a disabled compute.
+    pub enabled: bool,
     /// Once per step: boot a tiny server and delete it (scheduling works).
     pub scheduling_check: bool,
     /// After the step: delete `down` service records of this binary whose

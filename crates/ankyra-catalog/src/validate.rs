@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ankyra_model::{
-    suggest, ConfigOverrides, Record, RecordError, RecordErrors, RolloutSpec, Version, LOCAL_HOST,
+    suggest, ComputeDriver, ConfigOverrides, Record, RecordError, RecordErrors, RolloutSpec,
+    Version, LOCAL_HOST,
 };
 use serde::Serialize;
 
@@ -49,6 +50,8 @@ pub struct ResolvedRecord {
     pub engine: EngineTarget,
     /// How instances are replaced during an upgrade.
     pub rollout: Rollout,
+    /// How nova-compute runs servers.
+    pub compute_driver: ComputeDriver,
 }
 
 /// The container engine a cloud runs on (`spec.host`, from `spec.hosts`).
@@ -298,6 +301,7 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
             config: spec.config.clone(),
         });
     }
+    let compute_driver = compute_driver(record, &mut errors);
     if !errors.is_empty() {
         errors.sort_by_key(|e| (e.line, e.column));
         return Err(RecordErrors { errors });
@@ -310,7 +314,49 @@ pub fn resolve(record: &Record) -> Result<ResolvedRecord, RecordErrors> {
         hosts,
         engine,
         rollout: Rollout::from_spec(record.spec.rollout.as_ref()),
+        compute_driver,
     })
+}
+
+/// The component that runs QEMU guests for nova's libvirt driver.
+pub const LIBVIRT_COMPONENT: &str = "nova-libvirt";
+
+/// `spec.compute.driver`, or what the components imply: `libvirt` when the
+/// record has `nova-libvirt`, else `fake`. A driver without its component
+/// (or the component with the fake driver) is an error at the driver.
+fn compute_driver(record: &Record, errors: &mut Vec<RecordError>) -> ComputeDriver {
+    let libvirt = record.spec.components.get(LIBVIRT_COMPONENT);
+    let Some(spec) = &record.spec.compute else {
+        return if libvirt.is_some() {
+            ComputeDriver::Libvirt
+        } else {
+            ComputeDriver::Fake
+        };
+    };
+    let driver = spec.driver.value;
+    let src = record.source.as_ref();
+    match (driver, libvirt) {
+        (ComputeDriver::Libvirt, None) => errors.push(RecordError::new(
+            src,
+            spec.driver.span,
+            "spec.compute.driver",
+            "the libvirt driver needs the `nova-libvirt` component, which the record does not have",
+            Some(format!(
+                "add `{LIBVIRT_COMPONENT}: {{}}` under spec.components, or use driver: fake"
+            )),
+        )),
+        (ComputeDriver::Fake, Some(_)) => errors.push(RecordError::new(
+            src,
+            spec.driver.span,
+            "spec.compute.driver",
+            "the fake driver runs no guests, but the record has the `nova-libvirt` component",
+            Some(format!(
+                "use driver: libvirt, or remove `{LIBVIRT_COMPONENT}` from spec.components"
+            )),
+        )),
+        _ => {}
+    }
+    driver
 }
 
 /// The engine `spec.host` names (the local one by default); errors for an
@@ -505,6 +551,58 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"max_surge": 4, "bake_window_secs": 7200, "observe_secs": 60})
+        );
+    }
+
+    #[test]
+    fn the_compute_driver_follows_nova_libvirt_and_refuses_a_mismatch() {
+        let resolved =
+            |text: String| resolve(&parse_record("c.yaml", text.as_bytes()).expect("parses"));
+        let with = rec("    nova-compute: {}\n    nova-libvirt: {}\n");
+        let without = rec("    nova-compute: {}\n");
+        assert_eq!(
+            resolved(with.clone()).expect("valid").compute_driver,
+            ComputeDriver::Libvirt
+        );
+        assert_eq!(
+            resolved(without.clone()).expect("valid").compute_driver,
+            ComputeDriver::Fake
+        );
+        let driver = |text: &str, d: &str| {
+            text.replace(
+                "  components:",
+                &format!("  compute:\n    driver: {d}\n  components:"),
+            )
+        };
+        assert_eq!(
+            resolved(driver(&with, "libvirt"))
+                .expect("valid")
+                .compute_driver,
+            ComputeDriver::Libvirt
+        );
+        for (text, says) in [
+            (
+                driver(&without, "libvirt"),
+                "needs the `nova-libvirt` component",
+            ),
+            (driver(&with, "fake"), "runs no guests"),
+        ] {
+            let e = resolved(text).expect_err("a mismatch");
+            let first = e.first().expect("an error");
+            assert_eq!(first.field, "spec.compute.driver");
+            assert_eq!((first.line, first.column), (8, 13), "{first:?}");
+            assert!(first.message.contains(says), "{}", first.message);
+        }
+        let e = parse_record("c.yaml", driver(&without, "kvm").as_bytes()).expect_err("unknown");
+        let first = e.first().expect("an error");
+        assert_eq!(first.field, "spec.compute.driver");
+        assert!(
+            first
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("libvirt, fake"),
+            "{first:?}"
         );
     }
 }

@@ -95,6 +95,7 @@ impl WsgiApp {
                 expect: self.probe.1.to_vec(),
             },
             stop_timeout_secs: 15,
+            host: Default::default(),
         }
     }
 }

@@ -152,10 +152,17 @@ impl Engine {
         let mut parked_out = Vec::new();
         let mut snapshots = Vec::new();
         'waves: for wave in waves(&plan) {
+            // Journal steps are numbered in run order (a wave holds steps from
+            // anywhere in the plan, so plan positions would collide).
+            let no: BTreeMap<usize, u32> = wave
+                .iter()
+                .enumerate()
+                .map(|(k, (i, _))| (*i, index + k as u32))
+                .collect();
             for s in &wave {
                 store.journal_step(
                     op,
-                    index + s.0 as u32,
+                    no[&s.0],
                     &s.1.component,
                     StepState::Started,
                     &s.1.reason(),
@@ -167,7 +174,7 @@ impl Engine {
                     .before_step(store, r, &p, step, &restore, revision, &mut snapshots)
                     .await;
                 if let Err(e) = before {
-                    self.step_failed(store, op, index + *i as u32, &step.component, &e)?;
+                    self.step_failed(store, op, no[i], &step.component, &e)?;
                     failure = Some(e);
                     break 'waves;
                 }
@@ -233,16 +240,10 @@ impl Engine {
                                 until_unix: sb.until_unix,
                             });
                         }
-                        store.journal_step(
-                            op,
-                            index + *i as u32,
-                            &step.component,
-                            StepState::Done,
-                            "",
-                        )?
+                        store.journal_step(op, no[i], &step.component, StepState::Done, "")?
                     }
                     Err(e) => {
-                        self.step_failed(store, op, index + *i as u32, &step.component, &e)?;
+                        self.step_failed(store, op, no[i], &step.component, &e)?;
                         failure.get_or_insert(e);
                     }
                 }
@@ -251,6 +252,12 @@ impl Engine {
                 break 'waves;
             }
             index += wave.len() as u32;
+        }
+        if failure.is_none() {
+            // What a new libvirt cloud offers its users (kept when present).
+            if let Err(e) = self.offer_guest(r.compute_driver, &p).await {
+                failure = Some(e);
+            }
         }
         if let Some(e) = failure {
             store.journal_end(op, "failed")?;

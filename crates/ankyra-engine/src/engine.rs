@@ -135,6 +135,7 @@ impl Engine {
             release: r.release.clone(),
             vip: net.vip.clone(),
             components: r.components.iter().map(|c| c.name.clone()).collect(),
+            compute_driver: r.compute_driver,
             backends: BTreeMap::new(),
             secrets: secrets.clone(),
             overrides: BTreeMap::new(),
@@ -365,7 +366,7 @@ pub(crate) fn now_unix() -> i64 {
 }
 
 /// Image build progress as engine events.
-struct ImageProgress(Arc<dyn Reporter>);
+pub(crate) struct ImageProgress(pub(crate) Arc<dyn Reporter>);
 
 impl ankyra_images::Reporter for ImageProgress {
     fn event(&self, e: ankyra_images::ImageEvent) {

@@ -52,6 +52,14 @@ pub enum EngineError {
         /// The container's last log lines.
         logs: String,
     },
+    /// Guests still ran after libvirt was asked to power them off.
+    #[error("{container}: could not power off its guests ({detail}); nothing was removed")]
+    GuestsLeft {
+        /// The libvirt container.
+        container: String,
+        /// What virsh said.
+        detail: String,
+    },
     /// The catalog cannot run a component yet.
     #[error("{component}: the catalog does not know how to run it")]
     NotRunnable {

@@ -33,8 +33,17 @@ pub fn hash_process(p: &ankyra_catalog::ProcessSpec) -> String {
     all.push(ConfigFile {
         path: "\0process".into(),
         content: format!(
-            "{:?}|{:?}|{:?}|{:?}",
-            p.command, p.env, p.workdir, p.volumes
+            "{:?}|{:?}|{:?}|{:?}{}",
+            p.command,
+            p.env,
+            p.workdir,
+            p.volumes,
+            // Most processes share nothing of the host: their hash stays as it was.
+            if p.host == ankyra_catalog::HostAccess::default() {
+                String::new()
+            } else {
+                format!("|{:?}", p.host)
+            }
         ),
         secret: false,
     });

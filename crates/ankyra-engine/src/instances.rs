@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ankyra_catalog::{Job, ProcessSpec, ResolvedComponent};
-use ankyra_runtime::{ContainerInfo, ContainerSpec, Docker, NetworkAttachment, VolumeMount};
+use ankyra_runtime::{
+    ContainerInfo, ContainerSpec, Docker, HostSettings, NetworkAttachment, VolumeMount,
+};
 
 use crate::context::Network;
 use crate::naming::{
@@ -16,6 +18,21 @@ use crate::naming::{
 };
 use crate::report::{Event, Reporter};
 use crate::{files, probe, EngineError};
+
+/// The runtime's form of what of the host a process needs.
+fn host_settings(h: &ankyra_catalog::HostAccess) -> HostSettings {
+    HostSettings {
+        pid: h.pid,
+        network: h.network,
+        cgroupns: h.cgroupns,
+        cap_add: h.cap_add.clone(),
+        cap_drop: h.cap_drop.clone(),
+        security_opt: h.security_opt.clone(),
+        device_cgroup_rules: h.device_cgroup_rules.clone(),
+        paths: h.paths.clone(),
+        tmpfs: h.tmpfs.clone(),
+    }
+}
 
 /// How long an instance may take to pass its readiness gate.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -133,11 +150,13 @@ impl Component<'_> {
             labels,
             hostname,
             working_dir: self.process.workdir.clone(),
-            network: Some(NetworkAttachment {
+            // A process on the host's network joins no cloud network.
+            network: (!self.process.host.network).then(|| NetworkAttachment {
                 network: self.network.name.clone(),
                 aliases: vec![self.spec.name.clone()],
                 ipv4: fixed_ip.map(str::to_string),
             }),
+            host: host_settings(&self.process.host),
             volumes: self.volumes(),
             restart: true,
             stop_timeout: Some(i64::from(self.process.stop_timeout_secs)),

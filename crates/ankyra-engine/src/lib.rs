@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod files;
 mod finalize;
+mod guest;
 mod identity;
 mod instances;
 pub mod killpoint;

@@ -33,6 +33,17 @@ pub const SMOKE_NAME: &str = "ankyra-smoke";
 /// How long a check may take.
 pub const GATE_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// An image Ankyra keeps in glance for every project.
+#[derive(Debug, Clone)]
+pub struct OwnedImage {
+    /// Its name, unique among Ankyra's images.
+    pub name: &'static str,
+    /// `raw`, `qcow2`.
+    pub disk_format: &'static str,
+    /// Image properties set when it is created (a JSON object).
+    pub properties: Value,
+}
+
 /// One record of nova's service list.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct ServiceRecord {
@@ -259,10 +270,26 @@ impl NovaApi {
 
     /// The Ankyra-owned smoke image, created (public, a few bytes) when missing.
     async fn smoke_image(&self) -> Result<String, String> {
+        let image = OwnedImage {
+            name: SMOKE_NAME,
+            disk_format: "raw",
+            properties: json!({}),
+        };
+        self.ensure_image(&image, async || Ok(b"ankyra smoke image\n".to_vec()))
+            .await
+    }
+
+    /// The public image `image.name`: created and uploaded when missing, its
+    /// bytes asked of `bytes` only then.
+    pub async fn ensure_image(
+        &self,
+        image: &OwnedImage,
+        bytes: impl AsyncFnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<String, String> {
         let req = self
             .client
             .get(self.image("/v2/images"))
-            .query(&[("name", SMOKE_NAME)]);
+            .query(&[("name", image.name)]);
         let (_, body) = self.send(req, "glance's image list").await?;
         let found = body
             .get("images")
@@ -275,13 +302,20 @@ impl NovaApi {
         let (id, status) = match found {
             Some(found) if !found.0.is_empty() => found,
             _ => {
-                let req = self.client.post(self.image("/v2/images")).json(&json!({
-                    "name": SMOKE_NAME,
-                    "disk_format": "raw",
+                let mut create = json!({
+                    "name": image.name,
+                    "disk_format": image.disk_format,
                     "container_format": "bare",
                     "visibility": "public",
-                }));
-                let (_, body) = self.send(req, "creating the smoke image").await?;
+                });
+                if let (Some(c), Some(props)) =
+                    (create.as_object_mut(), image.properties.as_object())
+                {
+                    c.extend(props.clone());
+                }
+                let req = self.client.post(self.image("/v2/images")).json(&create);
+                let what = format!("creating the image {}", image.name);
+                let (_, body) = self.send(req, &what).await?;
                 let id = text(&body, "/id")
                     .ok_or("glance gave the new image no id")?
                     .to_string();
@@ -293,15 +327,27 @@ impl NovaApi {
             let req = self
                 .client
                 .put(self.image(&format!("/v2/images/{id}/file")))
+                .timeout(Duration::from_secs(300))
                 .header("Content-Type", "application/octet-stream")
-                .body(b"ankyra smoke image\n".to_vec());
-            self.send(req, "uploading the smoke image").await?;
+                .body(bytes().await?);
+            self.send(req, &format!("uploading the image {}", image.name))
+                .await?;
         }
         Ok(id)
     }
 
     /// The Ankyra-owned smoke flavor, created when missing.
     async fn smoke_flavor(&self) -> Result<String, String> {
+        self.ensure_flavor(SMOKE_NAME, 64, 1).await
+    }
+
+    /// The public flavor `name` (its ID is its name), created when missing.
+    pub async fn ensure_flavor(
+        &self,
+        name: &str,
+        ram_mb: u32,
+        disk_gb: u32,
+    ) -> Result<String, String> {
         let body = self
             .compute_get("/flavors?is_public=None", "nova's flavors")
             .await?;
@@ -310,7 +356,7 @@ impl NovaApi {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .find(|f| f.get("name").and_then(Value::as_str) == Some(SMOKE_NAME))
+            .find(|f| f.get("name").and_then(Value::as_str) == Some(name))
             .and_then(|f| f.get("id").and_then(Value::as_str).map(str::to_string));
         if let Some(id) = found {
             return Ok(id);
@@ -318,10 +364,11 @@ impl NovaApi {
         let req = self
             .compute_req(reqwest::Method::POST, "/flavors")
             .json(&json!({"flavor": {
-                "name": SMOKE_NAME, "id": SMOKE_NAME, "ram": 64, "vcpus": 1, "disk": 1,
+                "name": name, "id": name, "ram": ram_mb, "vcpus": 1, "disk": disk_gb,
             }}));
-        self.send(req, "creating the smoke flavor").await?;
-        Ok(SMOKE_NAME.to_string())
+        self.send(req, &format!("creating the flavor {name}"))
+            .await?;
+        Ok(name.to_string())
     }
 
     /// Boots a tiny server with no network, waits for ACTIVE, deletes it and

@@ -260,6 +260,7 @@ mod tests {
             containers: Vec::new(),
             bake: None,
             not_finalized: None,
+            guests: None,
         };
         let blocked = health_blockers(
             "pf",

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ankyra_catalog::services::libvirt;
 use ankyra_catalog::ResolvedRecord;
 use ankyra_runtime::ContainerInfo;
 use serde::Serialize;
@@ -56,6 +57,10 @@ pub struct ComponentStatus {
     /// A schema upgrade not finalized yet (`27.1.0 → 29.1.0`): `ankyra finalize` contracts it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_finalized: Option<String>,
+    /// Guests running on this compute, as libvirt lists them (nova-libvirt
+    /// and nova-compute of a libvirt cloud): what a change of either touches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guests: Option<Vec<String>>,
 }
 
 /// The parked instances of one component during its bake window.
@@ -156,6 +161,7 @@ pub fn report(
                     .collect(),
                 bake: None,
                 not_finalized: None,
+                guests: None,
                 name,
             }
         })
@@ -163,6 +169,33 @@ pub fn report(
 }
 
 impl Engine {
+    /// The UUIDs of the guests the cloud's libvirt runs (None: no libvirt
+    /// runs, or it did not answer).
+    pub(crate) async fn guests(
+        &self,
+        running: &BTreeMap<String, Vec<ContainerInfo>>,
+    ) -> Option<Vec<String>> {
+        let c = running
+            .get(libvirt::COMPONENT)?
+            .iter()
+            .find(|c| c.is_running())?;
+        match self
+            .docker
+            .exec(&c.name, &libvirt::list_guests_command())
+            .await
+        {
+            Ok((0, out)) => Some(libvirt::parse_guests(&out)),
+            Ok((code, out)) => {
+                tracing::debug!(code, output = %out, "virsh list failed");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "virsh list failed");
+                None
+            }
+        }
+    }
+
     /// Each component's desired and running version, instances and health.
     pub async fn status(
         &self,
@@ -184,6 +217,7 @@ impl Engine {
                 .then(|| dir.join(n).display().to_string())
         };
         let mut components = report(r, &running, &parked);
+        let guests = self.guests(&running).await;
         let now = now_unix();
         for c in &mut components {
             if let Some(sb) = standby.iter().find(|s| s.component == c.name) {
@@ -204,6 +238,9 @@ impl Engine {
                     seconds_left: sb.until_unix - now,
                     memory_bytes: memory,
                 });
+            }
+            if c.name == libvirt::COMPONENT || (c.name == "nova-compute" && guests.is_some()) {
+                c.guests = guests.clone();
             }
             // Newest first: the latest unfinalized schema upgrade of the component.
             c.not_finalized = migrations

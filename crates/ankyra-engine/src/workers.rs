@@ -162,11 +162,17 @@ impl Engine {
         loop {
             match gate.api.services(gate.spec.binary).await {
                 Ok(records) => match records.iter().find(|r| &r.host == host) {
-                    Some(r) if nova_gate::is_fresh(r, since) => break,
+                    Some(r)
+                        if nova_gate::is_fresh(r, since)
+                            && (!gate.spec.enabled || r.status == "enabled") =>
+                    {
+                        break
+                    }
                     Some(r) => {
                         last = format!(
-                            "state {}, last heartbeat {}",
+                            "state {}, status {}, last heartbeat {}",
                             r.state,
+                            r.status,
                             r.updated_at.as_deref().unwrap_or("never")
                         )
                     }
@@ -184,7 +190,7 @@ impl Engine {
                 return Err(Failed {
                     check: "nova's service list",
                     detail: format!(
-                        "{} not up with a heartbeat since it started after {} s ({last})",
+                        "{} not up (and enabled, where asked) with a heartbeat since it started after {} s ({last})",
                         started.container,
                         GATE_TIMEOUT.as_secs()
                     ),

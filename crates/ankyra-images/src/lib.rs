@@ -24,6 +24,7 @@ pub mod base;
 mod build;
 pub mod debian;
 mod error;
+pub mod guest;
 mod host;
 pub mod labels;
 pub mod pypi;

@@ -84,6 +84,15 @@ pub(crate) async fn build_libs(
          {VENV}/bin/pip install -q --disable-pip-version-check --no-cache-dir --no-index \
          --find-links /wheels --no-deps -r /build/libs.txt\n"
     ));
+    // Debian's Python bindings (python3-libvirt: built against Debian's
+    // libvirt, which PyPI's sdist would need a compiler for) are seen by the
+    // venv through links to their top-level modules only.
+    for deb in layer.debs.iter().filter(|d| d.starts_with("python3-")) {
+        script.push_str(&format!(
+            "for f in $(dpkg -L {deb} | grep -E '^/usr/lib/python3/dist-packages/[^/]+$'); do \
+             ln -sf \"$f\" {VENV}/lib/python3.11/site-packages/; done\n"
+        ));
+    }
     let component = format!("{}-libs", layer.service);
     let source = "https://pypi.org/";
     let labels = Labels {

@@ -23,8 +23,8 @@ pub use image::{ImageRef, ImageRefError};
 pub use names::{ipv4_slash16, is_label, CloudName, NameError};
 pub use parse::{parse_record, MAX_RECORD_BYTES};
 pub use record::{
-    ComponentSpec, ConfigOverrides, HostSpec, Metadata, Record, RolloutSpec, Spec, TlsSpec,
-    API_VERSION, KIND, LOCAL_HOST,
+    ComponentSpec, ComputeDriver, ComputeSpec, ConfigOverrides, HostSpec, Metadata, Record,
+    RolloutSpec, Spec, TlsSpec, API_VERSION, KIND, LOCAL_HOST,
 };
 pub use span::{Span, Spanned};
 pub use version::{Op, PreRelease, Version, VersionError};

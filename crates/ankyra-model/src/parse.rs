@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::error::{suggest, RecordError, RecordErrors, SourceFile};
 use crate::yaml::{parse_document, Node, NodeKind};
 use crate::{
-    CloudName, ComponentSpec, HostSpec, ImageRef, Metadata, Record, RolloutSpec, Seconds, Spanned,
-    Spec, TlsSpec, Version, API_VERSION, KIND,
+    CloudName, ComponentSpec, ComputeDriver, ComputeSpec, HostSpec, ImageRef, Metadata, Record,
+    RolloutSpec, Seconds, Spanned, Spec, TlsSpec, Version, API_VERSION, KIND,
 };
 
 /// Records larger than this are refused before parsing.
@@ -17,7 +17,15 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
 const METADATA_FIELDS: &[&str] = &["name", "labels"];
-const SPEC_FIELDS: &[&str] = &["release", "hosts", "host", "rollout", "components"];
+const SPEC_FIELDS: &[&str] = &[
+    "release",
+    "hosts",
+    "host",
+    "rollout",
+    "compute",
+    "components",
+];
+const COMPUTE_FIELDS: &[&str] = &["driver"];
 const HOST_FIELDS: &[&str] = &["engine", "tls", "subnetPool"];
 const TLS_FIELDS: &[&str] = &["ca", "cert", "key"];
 const COMPONENT_FIELDS: &[&str] = &["version", "image", "replicas", "hosts", "config"];
@@ -417,6 +425,10 @@ impl Cx {
             Some((_, v)) => self.rollout(v),
             None => None,
         };
+        let compute = match f.get("compute") {
+            Some((_, v)) => self.compute(v),
+            None => None,
+        };
         let mut components = BTreeMap::new();
         if let Some((_, cnode)) = f.get("components") {
             match &cnode.kind {
@@ -467,8 +479,26 @@ impl Cx {
             hosts,
             host,
             rollout,
+            compute,
             components,
         })
+    }
+
+    /// `spec.compute`; an empty or null section is the same as none.
+    fn compute(&mut self, node: &Node) -> Option<ComputeSpec> {
+        if is_null(node) {
+            return None;
+        }
+        let f = self.fields(node, "spec.compute", COMPUTE_FIELDS, &["driver"])?;
+        let (_, v) = f.get("driver")?;
+        let help = format!(
+            "use one of: {} (libvirt runs real QEMU guests and needs the nova-libvirt component)",
+            ComputeDriver::NAMES.join(", ")
+        );
+        let driver = self.parsed_with_help(v, "spec.compute.driver", Some(&help), |s| {
+            s.parse::<ComputeDriver>()
+        })?;
+        Some(ComputeSpec { driver })
     }
 
     /// `spec.rollout`; an empty or null section is the same as none.

@@ -67,6 +67,10 @@ pub struct Spec {
     /// How instances are replaced during an upgrade; defaults apply when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+    /// How servers run; when absent, `libvirt` if the record has the
+    /// `nova-libvirt` component, else `fake`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<ComputeSpec>,
     /// The components of the cloud, by name (`keystone`, `nova-api`, ...).
     pub components: BTreeMap<String, ComponentSpec>,
 }
@@ -101,6 +105,48 @@ pub struct TlsSpec {
     pub cert: Spanned<String>,
     /// The client key (PEM), readable by its owner only.
     pub key: Spanned<String>,
+}
+
+/// The compute driver nova-compute runs servers with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ComputeDriver {
+    /// Real guests: QEMU under libvirt (the `nova-libvirt` component).
+    Libvirt,
+    /// nova's fake driver: servers are database rows (tests without guests).
+    #[default]
+    Fake,
+}
+
+impl ComputeDriver {
+    /// The names a record may use.
+    pub const NAMES: &'static [&'static str] = &["libvirt", "fake"];
+    /// Its name in a record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComputeDriver::Libvirt => "libvirt",
+            ComputeDriver::Fake => "fake",
+        }
+    }
+}
+
+impl std::str::FromStr for ComputeDriver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "libvirt" => Ok(ComputeDriver::Libvirt),
+            "fake" => Ok(ComputeDriver::Fake),
+            _ => Err(format!("`{s}` is not a compute driver")),
+        }
+    }
+}
+
+/// `spec.compute`: how nova runs servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeSpec {
+    /// `libvirt` (QEMU guests, needs the `nova-libvirt` component) or `fake`.
+    pub driver: Spanned<ComputeDriver>,
 }
 
 /// How Ankyra replaces instances during an upgrade: new instances start

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use ankyra_catalog::{Catalog, DEFAULT_RELEASE, RELEASES};
+use ankyra_catalog::{Catalog, DEFAULT_RELEASE, LIBVIRT_COMPONENT, RELEASES};
 use ankyra_model::{yaml_scalar, CloudName};
 
 use crate::OpsError;
@@ -23,9 +23,19 @@ fn describe(component: &str) -> &'static str {
         "nova-conductor" => "nova's database proxy; upgraded first",
         "nova-scheduler" => "picks a compute node for each server",
         "nova-api" => "compute API",
-        "nova-compute" => "runs servers (fake driver on one machine); upgraded last",
+        "nova-compute" => "runs servers (spec.compute.driver); upgraded last",
+        "nova-libvirt" => {
+            "libvirtd and QEMU (TCG) that run the servers; guests outlive its replacement"
+        }
         _ => "",
     }
+}
+
+/// Whether this machine can run nova-libvirt: QEMU's x86-64 TCG in a Linux
+/// container, with cgroups to place guests in.
+fn libvirt_works() -> bool {
+    cfg!(all(target_arch = "x86_64", target_os = "linux"))
+        && std::path::Path::new("/sys/fs/cgroup").is_dir()
 }
 
 /// A complete, commented record for a cloud named `name`.
@@ -93,8 +103,22 @@ pub fn init(name: &str) -> Result<String, OpsError> {
         out,
         "  #   observe: 10s      # new instances watched before the old ones go (0s-1h)"
     );
+    let libvirt = libvirt_works();
+    let _ = writeln!(
+        out,
+        "  # How servers run: libvirt (real QEMU guests, with the nova-libvirt component) or fake."
+    );
+    let _ = writeln!(out, "  compute:");
+    let _ = writeln!(
+        out,
+        "    driver: {}",
+        if libvirt { "libvirt" } else { "fake" }
+    );
     let _ = writeln!(out, "  components:");
     for name in catalog.component_names() {
+        if *name == LIBVIRT_COMPONENT && !libvirt {
+            continue;
+        }
         let Ok((def, svc)) = catalog.component(name) else {
             continue;
         };

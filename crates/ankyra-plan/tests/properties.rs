@@ -67,6 +67,7 @@ fn record(parts: Vec<(usize, usize, u32, Option<u8>)>) -> ResolvedRecord {
         hosts: BTreeMap::new(),
         engine: ankyra_catalog::EngineTarget::local(),
         rollout: ankyra_catalog::Rollout::default(),
+        compute_driver: ankyra_model::ComputeDriver::Fake,
     }
 }
 

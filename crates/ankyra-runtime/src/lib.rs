@@ -26,7 +26,7 @@
 pub mod docker;
 
 pub use docker::containers::{
-    BindMount, ContainerSpec, NetworkAttachment, RunOutcome, VolumeMount,
+    BindMount, ContainerSpec, HostSettings, NetworkAttachment, RunOutcome, VolumeMount,
 };
 pub use docker::copy::ImageCopy;
 pub use docker::files::ContainerFile;

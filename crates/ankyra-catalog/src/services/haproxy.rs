@@ -159,6 +159,7 @@ fn process(cx: &CloudContext) -> ProcessSpec {
             expect: vec![200],
         },
         stop_timeout_secs: 10,
+        host: Default::default(),
     }
 }
 

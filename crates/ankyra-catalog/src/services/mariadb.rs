@@ -174,6 +174,7 @@ fn process(cx: &CloudContext) -> ProcessSpec {
             ],
         },
         stop_timeout_secs: 60,
+        host: Default::default(),
     }
 }
 

@@ -62,6 +62,7 @@ impl Service for Memcached {
             files: Vec::new(),
             probe: Probe::Tcp { port: 11211 },
             stop_timeout_secs: 10,
+            host: Default::default(),
         })
     }
 }

@@ -26,6 +26,7 @@ macro_rules! service_tables {
 pub mod glance;
 pub mod haproxy;
 pub mod keystone;
+pub mod libvirt;
 pub mod mariadb;
 pub mod memcached;
 pub mod neutron;

@@ -3,6 +3,7 @@
 
 use ankyra_model::Version;
 
+use crate::deploy::HostAccess;
 use crate::deploy::{
     CloudContext, ConfigFile, Job, JobWhen, Probe, ProcessSpec, Registration, SecretSpec,
     VolumeMount,
@@ -12,12 +13,13 @@ use crate::openstack::{
     authtoken, before, cache, conf_file, database, db_and_user_secrets, db_job, job, password_auth,
     registration, transport_url,
 };
-use crate::services::component;
+use crate::services::{component, libvirt};
 use crate::types::{
     pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Replace, RpcQueue, Service,
     ServiceGate, VersionRules,
 };
 use crate::wsgi::{WsgiApp, VENV};
+use ankyra_model::ComputeDriver;
 
 /// The Nova service.
 pub struct Nova;
@@ -52,7 +54,8 @@ static COMPONENTS: &[ComponentDef] = &[
         "nova-compute",
         ComponentKind::Worker,
         &[],
-        &["nova-api"],
+        // Its guests run in nova-libvirt's QEMU (when the cloud has it).
+        &["nova-api", crate::validate::LIBVIRT_COMPONENT],
     ),
 ];
 
@@ -74,7 +77,15 @@ static SECRETS: [SecretSpec; 2] = db_and_user_secrets(DB_PASSWORD, SERVICE_PASSW
 impl Service for Nova {
     service_tables!("nova", COMPONENTS, VERSIONS);
     fn image(&self, version: &Version, release: &str) -> ImageRecipe {
-        pypi_image("nova", "nova", version, release, (8774, "/"), vec![])
+        // libvirt's Python binding and qemu-img, for the libvirt driver.
+        pypi_image(
+            "nova",
+            "nova",
+            version,
+            release,
+            (8774, "/"),
+            vec!["python3-libvirt", "qemu-utils"],
+        )
     }
     fn secrets(&self) -> &'static [SecretSpec] {
         &SECRETS
@@ -111,13 +122,33 @@ impl Service for Nova {
                 .process(),
             );
         }
-        let volumes = if component == "nova-compute" {
-            vec![VolumeMount {
-                volume: "nova-compute-state".into(),
+        let compute = component == "nova-compute";
+        let libvirt = compute && cx.compute_driver == ComputeDriver::Libvirt;
+        let mut volumes = Vec::new();
+        if compute {
+            // Its node identity, and (libvirt) the instances' disks and
+            // console logs, which nova-libvirt sees at the same path.
+            volumes.push(VolumeMount {
+                volume: libvirt::NOVA_STATE_VOLUME.into(),
                 target: STATE_PATH.into(),
-            }]
+            });
+        }
+        if libvirt {
+            volumes.push(VolumeMount {
+                volume: libvirt::RUN_VOLUME.into(),
+                target: libvirt::RUN_DIR.into(),
+            });
+        }
+        // privsep's daemon keeps only these (console log, instance files).
+        let host = if libvirt {
+            HostAccess {
+                cap_add: ["SYS_ADMIN", "NET_ADMIN", "DAC_READ_SEARCH"]
+                    .map(String::from)
+                    .to_vec(),
+                ..HostAccess::default()
+            }
         } else {
-            Vec::new()
+            HostAccess::default()
         };
         Some(ProcessSpec {
             command: vec![format!("{VENV}/bin/{component}")],
@@ -130,7 +161,8 @@ impl Service for Nova {
                 command: vec!["pgrep".into(), "-f".into(), format!("bin/{component}")],
             },
             // nova-compute takes 8–11 s to stop on SIGTERM.
-            stop_timeout_secs: if component == "nova-compute" { 30 } else { 15 },
+            stop_timeout_secs: if compute { 30 } else { 15 },
+            host,
         })
     }
     fn bootstrap(&self, component: &str, cx: &CloudContext) -> Vec<Job> {
@@ -199,6 +231,7 @@ impl Service for Nova {
         Some(ServiceGate {
             binary,
             resource_provider: component == "nova-compute",
+            enabled: false,
             scheduling_check: true,
             // Never the compute's: deleting it deletes its node and provider.
             retire_stale_records: component != "nova-compute",
@@ -328,7 +361,10 @@ pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
             .set(
                 "DEFAULT",
                 "compute_driver",
-                "fake.FakeDriverWithoutFakeNodes",
+                match cx.compute_driver {
+                    ComputeDriver::Libvirt => "libvirt.LibvirtDriver",
+                    ComputeDriver::Fake => "fake.FakeDriverWithoutFakeNodes",
+                },
             )
             // nova's own list plus the resource tracker at DEBUG: its `Final
             // resource view` line (after each sync with placement) is how
@@ -337,6 +373,19 @@ pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
                 "DEFAULT",
                 "default_log_levels",
                 format!("{NOVA_LOG_LEVELS},nova.compute.resource_tracker=DEBUG"),
+            );
+    }
+    if component == "nova-compute" && cx.compute_driver == ComputeDriver::Libvirt {
+        // This host's KVM cannot boot a normal guest: QEMU's TCG, with no
+        // host CPU model to pass through.
+        ini.set("libvirt", "virt_type", "qemu")
+            .set("libvirt", "cpu_mode", "none")
+            .set("libvirt", "connection_uri", "qemu:///system")
+            // privsep runs as root in the container already: no sudo.
+            .set(
+                "nova_sys_admin",
+                "helper_command",
+                format!("{VENV}/bin/privsep-helper --config-file {CONF_DIR}/nova.conf"),
             );
     }
     // During a rolling upgrade old computes and new controllers talk: the

@@ -100,5 +100,6 @@ fn process(cx: &CloudContext) -> ProcessSpec {
         // The AMQP listener opens only after boot (users included) is done.
         probe: Probe::Tcp { port: 5672 },
         stop_timeout_secs: 30,
+        host: Default::default(),
     }
 }

@@ -60,6 +60,32 @@ pub struct ContainerSpec {
     /// container ID). A stable name lets a replacement keep the identity a
     /// service derives from it (nova's `host`).
     pub hostname: Option<String>,
+    /// What of the host it shares (none by default).
+    pub host: HostSettings,
+}
+
+/// What of the host a container shares beyond the defaults (libvirt's
+/// container: guests must outlive it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSettings {
+    /// The host's PID namespace.
+    pub pid: bool,
+    /// The host's network namespace (then `network` must be None).
+    pub network: bool,
+    /// The host's cgroup namespace.
+    pub cgroupns: bool,
+    /// Capabilities added.
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped.
+    pub cap_drop: Vec<String>,
+    /// Security options.
+    pub security_opt: Vec<String>,
+    /// Device cgroup rules.
+    pub device_cgroup_rules: Vec<String>,
+    /// Host paths bound at the same path inside, read-write.
+    pub paths: Vec<String>,
+    /// Paths covered by an empty tmpfs.
+    pub tmpfs: Vec<String>,
 }
 
 /// A network a container joins.
@@ -112,25 +138,35 @@ impl Docker {
                 typ: Some(MountTypeEnum::VOLUME),
                 ..Default::default()
             }))
+            .chain(spec.host.paths.iter().map(|p| Mount {
+                source: Some(p.clone()),
+                target: Some(p.clone()),
+                read_only: Some(false),
+                typ: Some(MountTypeEnum::BIND),
+                ..Default::default()
+            }))
             .collect();
-        let networking_config =
-            spec.network
-                .as_ref()
-                .map(|n| bollard::container::NetworkingConfig {
-                    endpoints_config: HashMap::from([(
-                        n.network.clone(),
-                        bollard::models::EndpointSettings {
-                            aliases: (!n.aliases.is_empty()).then(|| n.aliases.clone()),
-                            ipam_config: n.ipv4.as_ref().map(|ip| {
-                                bollard::models::EndpointIpamConfig {
-                                    ipv4_address: Some(ip.clone()),
-                                    ..Default::default()
-                                }
-                            }),
-                            ..Default::default()
-                        },
-                    )]),
-                });
+        let h = &spec.host;
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        let networking_config = spec
+            .network
+            .as_ref()
+            .filter(|_| !spec.host.network)
+            .map(|n| bollard::container::NetworkingConfig {
+                endpoints_config: HashMap::from([(
+                    n.network.clone(),
+                    bollard::models::EndpointSettings {
+                        aliases: (!n.aliases.is_empty()).then(|| n.aliases.clone()),
+                        ipam_config: n.ipv4.as_ref().map(|ip| {
+                            bollard::models::EndpointIpamConfig {
+                                ipv4_address: Some(ip.clone()),
+                                ..Default::default()
+                            }
+                        }),
+                        ..Default::default()
+                    },
+                )]),
+            });
         let config = Config::<String> {
             image: Some(spec.image.clone()),
             cmd: spec.cmd.clone(),
@@ -154,7 +190,21 @@ impl Docker {
             networking_config,
             host_config: Some(HostConfig {
                 mounts: Some(mounts),
-                network_mode: spec.network.as_ref().map(|n| n.network.clone()),
+                network_mode: if h.network {
+                    Some("host".into())
+                } else {
+                    spec.network.as_ref().map(|n| n.network.clone())
+                },
+                pid_mode: h.pid.then(|| "host".into()),
+                cgroupns_mode: h
+                    .cgroupns
+                    .then_some(bollard::models::HostConfigCgroupnsModeEnum::HOST),
+                cap_add: list(&h.cap_add),
+                cap_drop: list(&h.cap_drop),
+                security_opt: list(&h.security_opt),
+                device_cgroup_rules: list(&h.device_cgroup_rules),
+                tmpfs: (!h.tmpfs.is_empty())
+                    .then(|| h.tmpfs.iter().map(|t| (t.clone(), String::new())).collect()),
                 restart_policy: spec.restart.then_some(bollard::models::RestartPolicy {
                     name: Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,

@@ -344,5 +344,8 @@ fn status_notes(c: &ankyra_ops::ComponentStatus) -> String {
     if let Some(m) = &c.not_finalized {
         notes.push(format!("upgraded, not finalized ({m})"));
     }
+    if let Some(g) = &c.guests {
+        notes.push(format!("{} guest(s) running", g.len()));
+    }
     notes.join("; ")
 }

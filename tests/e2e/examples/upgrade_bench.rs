@@ -233,7 +233,7 @@ fn keystone_bench() -> Result<()> {
         .enable_all()
         .build()?;
     let docker = rt.block_on(Docker::connect_with_defaults()?.negotiate_version())?;
-    let mut cloud = Cloud::init()?;
+    let mut cloud = Cloud::init_fake_driver()?;
     std::fs::write(&cloud.record, record(&cloud.name, OLD))?;
     // Both images built before anything is measured.
     let k = deploy_and_prebuild(&mut cloud, "bench: deploy", &[&format!("keystone=={NEW}")])?;
@@ -405,7 +405,7 @@ fn whole_cloud(cloud: &Cloud, load: &ApiLoad, what: &str, args: &[&str]) -> Resu
 }
 
 fn release_bench() -> Result<()> {
-    let mut cloud = Cloud::init()?;
+    let mut cloud = Cloud::init_fake_driver()?;
     let name = cloud.name.clone();
     let init = std::fs::read_to_string(&cloud.record)?;
     let newest = cloud.dir.join("2026.2.yaml");

@@ -36,6 +36,37 @@ pub fn unique_cloud_name() -> String {
     std::env::var("ANKYRA_E2E_CLOUD").unwrap_or_else(|_| format!("e2e-{}", std::process::id()))
 }
 
+/// `ankyra init`'s record with `spec.compute.driver: fake` and without the
+/// nova-libvirt component (its comment line, name, version and replicas).
+pub fn fake_driver_record(init: &str) -> Result<String> {
+    let mut out = Vec::new();
+    let mut lines = init.lines().peekable();
+    let mut found = (false, false);
+    while let Some(line) = lines.next() {
+        if line == "    driver: libvirt" {
+            out.push("    driver: fake");
+            found.0 = true;
+            continue;
+        }
+        if line.starts_with("    # ") && lines.peek() == Some(&"    nova-libvirt:") {
+            continue;
+        }
+        if line == "    nova-libvirt:" {
+            found.1 = true;
+            while lines.peek().is_some_and(|l| l.starts_with("      ")) {
+                lines.next();
+            }
+            continue;
+        }
+        out.push(line);
+    }
+    ensure!(
+        found == (true, true),
+        "`ankyra init` printed no libvirt driver or no nova-libvirt component:\n{init}"
+    );
+    Ok(out.join("\n") + "\n")
+}
+
 /// A cloud with its own store (a SQLite file in a temporary folder; Ankyra writes its
 /// configs and clouds.yaml next to it). Drop runs `ankyra destroy NAME --purge` unless
 /// `ANKYRA_E2E_KEEP=1`.
@@ -89,6 +120,16 @@ impl Cloud {
         out.check().context("`ankyra init` failed")?;
         std::fs::write(&cloud.record, &out.stdout)
             .with_context(|| format!("writing {}", cloud.record.display()))?;
+        Ok(cloud)
+    }
+
+    /// [`Cloud::init`] with nova's fake driver and no nova-libvirt: for the tests
+    /// that need no guests (upgrades of other services, crashes), which are then
+    /// cheaper on CI's two cores.
+    pub fn init_fake_driver() -> Result<Cloud> {
+        let cloud = Cloud::init()?;
+        let record = std::fs::read_to_string(&cloud.record)?;
+        std::fs::write(&cloud.record, fake_driver_record(&record)?)?;
         Ok(cloud)
     }
 
@@ -414,5 +455,21 @@ pub fn str_field(v: &Value, key: &str) -> Result<String> {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Number(n)) => Ok(n.to_string()),
         other => bail!("expected a string `{key}` in {v}, found {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fake_driver_record_drops_nova_libvirt_and_nothing_else() {
+        let init = "spec:\n  compute:\n    driver: libvirt\n  components:\n    # n.\n    neutron-server:\n      version: 29.0.0\n      replicas: 1\n    # libvirtd; version 9.0.0.\n    nova-libvirt:\n      version: 9.0.0\n      replicas: 1\n    # c.\n    nova-conductor:\n      version: 34.0.0\n";
+        let fake = fake_driver_record(init).expect("rewritten");
+        assert_eq!(
+            fake,
+            "spec:\n  compute:\n    driver: fake\n  components:\n    # n.\n    neutron-server:\n      version: 29.0.0\n      replicas: 1\n    # c.\n    nova-conductor:\n      version: 34.0.0\n"
+        );
+        assert!(fake_driver_record("spec:\n  components:\n").is_err());
     }
 }

@@ -11,9 +11,18 @@ use crate::status::ALL_COMPONENTS;
 /// components.
 pub const INFRASTRUCTURE: &[&str] = ALL_COMPONENTS.split_at(4).0;
 
-/// The components `ankyra upgrade --release` moves (everything but infrastructure),
-/// in upgrade order.
-pub const OPENSTACK: &[&str] = ALL_COMPONENTS.split_at(4).1;
+/// The components `ankyra upgrade --release` moves (the OpenStack services, not
+/// the infrastructure nor nova-libvirt, which Debian versions), in upgrade order.
+pub const OPENSTACK: &[&str] = &[
+    "keystone",
+    "glance",
+    "placement",
+    "neutron-server",
+    "nova-conductor",
+    "nova-scheduler",
+    "nova-api",
+    "nova-compute",
+];
 
 /// Each OpenStack component's version in release 2026.1.
 pub const RELEASE_2026_1: [(&str, &str); 8] = [
@@ -122,6 +131,12 @@ mod tests {
             INFRASTRUCTURE,
             ["mariadb", "memcached", "rabbitmq", "haproxy"]
         );
+        let rest: Vec<&str> = ALL_COMPONENTS[4..]
+            .iter()
+            .copied()
+            .filter(|c| *c != "nova-libvirt")
+            .collect();
+        assert_eq!(OPENSTACK, rest);
         assert_eq!(OPENSTACK.first(), Some(&"keystone"));
         assert_eq!(OPENSTACK.last(), Some(&"nova-compute"));
         assert_eq!(OPENSTACK.len(), RELEASE_2026_1.len());

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-/// Every component `ankyra init` puts in a record (release 2026.2).
+/// Every component `ankyra init` puts in a record (release 2026.2; nova-libvirt
+/// where libvirt works, as on these machines).
 pub const ALL_COMPONENTS: &[&str] = &[
     "mariadb",
     "memcached",
@@ -15,6 +16,7 @@ pub const ALL_COMPONENTS: &[&str] = &[
     "glance",
     "placement",
     "neutron-server",
+    "nova-libvirt",
     "nova-conductor",
     "nova-scheduler",
     "nova-api",

@@ -195,7 +195,7 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 #[test]
 fn issue_9_keystone_upgrade_rollback_finalize_and_failed_gates_under_load() -> Result<()> {
     let engine = Engine::connect()?;
-    let mut cloud = Cloud::init()?;
+    let mut cloud = Cloud::init_fake_driver()?;
     let name = cloud.name.clone();
 
     step("deploy keystone 27.0.2 × 2 and placement 13.0.1", || {

@@ -140,11 +140,15 @@ impl Service for Nova {
             });
         }
         // privsep's daemon keeps only these (console log, instance files).
+        // The console is a pty of libvirt's, on the host's /dev/pts: nova
+        // looks for it (and reads it) before it reads console.log.
         let host = if libvirt {
             HostAccess {
                 cap_add: ["SYS_ADMIN", "NET_ADMIN", "DAC_READ_SEARCH"]
                     .map(String::from)
                     .to_vec(),
+                paths: vec!["/dev".into()],
+                device_cgroup_rules: vec!["c 136:* rwm".into()],
                 ..HostAccess::default()
             }
         } else {

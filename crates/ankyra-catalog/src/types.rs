@@ -81,6 +81,16 @@ pub struct RpcQueue {
     pub list_command: &'static [&'static str],
 }
 
+/// What a change of a component does to the guests running on the cloud's
+/// computes, as its service knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GuestEffect {
+    /// Whether running guests keep running, untouched.
+    pub kept: bool,
+    /// Why, in a sentence for the operator.
+    pub why: &'static str,
+}
+
 /// A port a component listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Port {
@@ -236,6 +246,11 @@ pub trait Service: Sync {
     /// What to ask the service before a new instance of `component` counts
     /// as ready (None: its readiness probe is enough).
     fn service_gate(&self, _component: &str) -> Option<ServiceGate> {
+        None
+    }
+    /// What replacing (or, with `removing`, removing) `component` does to
+    /// running guests (None: nothing, it does not touch them).
+    fn guest_effect(&self, _component: &str, _removing: bool) -> Option<GuestEffect> {
         None
     }
     /// What to register in keystone for this service.

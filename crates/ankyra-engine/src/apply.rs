@@ -48,6 +48,9 @@ pub struct ApplyOptions {
     /// Going back a whole cloud: replacements run in the reverse of the
     /// upgrade order (nova compute first, keystone last).
     pub rollback: bool,
+    /// Go ahead with a change that cannot keep the running guests (removing
+    /// nova-libvirt, say): the operator confirmed it.
+    pub stop_guests: bool,
 }
 
 /// What an apply did.
@@ -134,7 +137,13 @@ impl Engine {
         } else {
             ankyra_plan::Order::Upgrade
         };
-        let plan = ankyra_plan::plan_ordered(&p.desired, &observe::observed(&running), order)?;
+        let mut plan = ankyra_plan::plan_ordered(&p.desired, &observe::observed(&running), order)?;
+        plan.running_guests = self.guests(&running).await.map(|g| g.len() as u32);
+        if !options.stop_guests {
+            if let Some(e) = guests_at_risk(&plan) {
+                return Err(e);
+            }
+        }
         let restore = Self::check_downgrades(store, &r.cloud, &plan, options)?;
         self.reporter.event(Event::Planned {
             steps: plan.steps.len(),
@@ -453,6 +462,25 @@ fn waves(plan: &Plan) -> Vec<Vec<(usize, &Step)>> {
     out
 }
 
+/// The refusal of a plan with steps that cannot keep the guests that run
+/// (None: it keeps them, or none runs).
+pub fn guests_at_risk(plan: &Plan) -> Option<EngineError> {
+    let guests = plan.running_guests.unwrap_or(0);
+    let steps = plan.stops_guests();
+    if guests == 0 || steps.is_empty() {
+        return None;
+    }
+    Some(EngineError::GuestsAtRisk {
+        cloud: plan.cloud.clone(),
+        guests,
+        steps: steps
+            .iter()
+            .map(|s| format!("{} ({})", s.component, s.guests.map_or("", |g| g.why)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
 /// `steps` in waves of the catalog's dependency order: a step's wave is one
 /// past the latest wave of the components it comes after among `steps`.
 fn dependency_waves<'a>(steps: &[(usize, &'a Step)]) -> Vec<Vec<(usize, &'a Step)>> {
@@ -506,6 +534,7 @@ mod tests {
             image: None,
             replicas: 1,
             changes,
+            guests: None,
         }
     }
 
@@ -534,6 +563,7 @@ mod tests {
             .map(|c| step(c, true))
             .collect(),
             unchanged: Vec::new(),
+            running_guests: None,
         };
         let w = names(&plan);
         assert_eq!(w[0], ["nova-compute"]);
@@ -554,6 +584,7 @@ mod tests {
                 .map(|c| step(c, false))
                 .collect(),
             unchanged: Vec::new(),
+            running_guests: None,
         };
         assert_eq!(
             names(&plan),
@@ -563,5 +594,40 @@ mod tests {
                 vec!["nova-scheduler"]
             ]
         );
+    }
+
+    #[test]
+    fn only_a_step_that_cannot_keep_running_guests_is_refused() {
+        let catalog = Catalog::get();
+        let effect = |c: &str, removing| {
+            catalog
+                .component(c)
+                .ok()
+                .and_then(|(_, svc)| svc.guest_effect(c, removing))
+        };
+        let with = |kind: StepKind, guests: Option<u32>| {
+            let mut s = step("nova-libvirt", false);
+            s.kind = kind;
+            s.guests = effect("nova-libvirt", kind == StepKind::Remove);
+            Plan {
+                cloud: "lab1".into(),
+                steps: vec![s],
+                unchanged: Vec::new(),
+                running_guests: guests,
+            }
+        };
+        let refused = guests_at_risk(&with(StepKind::Remove, Some(2))).expect("refused");
+        let text = refused.to_string();
+        assert!(
+            text.contains("cannot keep the 2 running guest(s)") && text.contains("--yes"),
+            "{text}"
+        );
+        assert!(text.contains("powers off every guest"), "{text}");
+        // No guest runs, or the step keeps them: nothing to confirm.
+        assert!(guests_at_risk(&with(StepKind::Remove, Some(0))).is_none());
+        assert!(guests_at_risk(&with(StepKind::Remove, None)).is_none());
+        assert!(guests_at_risk(&with(StepKind::Replace, Some(2))).is_none());
+        assert!(effect("nova-compute", false).is_some_and(|g| g.kept));
+        assert!(effect("keystone", false).is_none());
     }
 }

@@ -316,11 +316,9 @@ impl Engine {
         // Planning changes nothing: no network, no secret is created.
         let p = self.prepare(store, r, false).await?;
         let running = self.active(&p).await?;
-        Ok(ankyra_plan::plan_ordered(
-            &p.desired,
-            &observe::observed(&running),
-            order,
-        )?)
+        let mut plan = ankyra_plan::plan_ordered(&p.desired, &observe::observed(&running), order)?;
+        plan.running_guests = self.guests(&running).await.map(|g| g.len() as u32);
+        Ok(plan)
     }
 
     pub(crate) fn component<'a>(

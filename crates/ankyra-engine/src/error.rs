@@ -52,6 +52,19 @@ pub enum EngineError {
         /// The container's last log lines.
         logs: String,
     },
+    /// A change that cannot keep the running guests, not confirmed.
+    #[error(
+        "{cloud}: this change cannot keep the {guests} running guest(s): {steps}. \
+             Nothing was changed; to go ahead anyway, run it again with --yes"
+    )]
+    GuestsAtRisk {
+        /// The cloud.
+        cloud: String,
+        /// Guests running now.
+        guests: u32,
+        /// The steps that stop them, and why.
+        steps: String,
+    },
     /// Guests still ran after libvirt was asked to power them off.
     #[error("{container}: could not power off its guests ({detail}); nothing was removed")]
     GuestsLeft {

@@ -39,7 +39,7 @@ mod status;
 mod step;
 mod workers;
 
-pub use apply::{ApplyOptions, ApplyOutcome, Parked, Switch};
+pub use apply::{guests_at_risk, ApplyOptions, ApplyOutcome, Parked, Switch};
 pub use downgrade::check_downgrade;
 pub use engine::Engine;
 pub use error::EngineError;

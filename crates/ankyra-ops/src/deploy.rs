@@ -25,18 +25,30 @@ pub struct Applied {
 }
 
 /// Records the file as a revision, builds missing images and converges the cloud to it.
+/// A change that cannot keep the guests running is refused before anything is
+/// recorded, unless `stop_guests` (the operator confirmed it).
 pub fn apply(
     store: &mut dyn Store,
     state: &Path,
     file: &Path,
     author: &str,
     message: &str,
+    stop_guests: bool,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Applied, OpsError> {
     let loaded = load_record(file)?;
+    if !stop_guests {
+        // A cloud that does not run yet cannot be planned against: nothing to keep.
+        if let Ok(plan) = crate::plan::plan_running(store, state, &loaded.resolved) {
+            if let Some(e) = ankyra_engine::guests_at_risk(&plan) {
+                return Err(e.into());
+            }
+        }
+    }
     let commit = commit_record(store, &loaded.record, &loaded.resolved, author, message)?;
     let options = ApplyOptions {
         bootstrap: true,
+        stop_guests,
         ..ApplyOptions::default()
     };
     let applied = apply_revision(

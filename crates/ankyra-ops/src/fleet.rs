@@ -476,6 +476,8 @@ fn run_member(
                 bootstrap: false,
                 restore_snapshot: false,
                 rollback: false,
+                // A fleet change never powers guests off: such a cloud halts the wave.
+                stop_guests: false,
             },
             reporter,
         )

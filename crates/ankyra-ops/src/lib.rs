@@ -22,7 +22,8 @@ mod store_location;
 mod upgrade;
 
 pub use ankyra_engine::{
-    ApplyOptions, Blocker, ComponentStatus, Event, Finalized, Preflight, Reporter, StatusReport,
+    ApplyOptions, Blocker, ComponentStatus, EngineError, Event, Finalized, Preflight, Reporter,
+    StatusReport,
 };
 pub use catalog_info::{catalog_info, ServiceInfo};
 pub use deploy::{apply, apply_latest, destroy, status, Applied};

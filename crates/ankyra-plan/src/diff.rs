@@ -56,6 +56,7 @@ pub fn plan_ordered(
                 image: Some(want.image.clone()),
                 replicas: want.replicas,
                 changes: vec![Change::Added],
+                guests: None,
             }),
             Some(have) => match compare(want, have)? {
                 Some(step) => steps.push(step),
@@ -95,12 +96,23 @@ pub fn plan_ordered(
             image: None,
             replicas: 0,
             changes: vec![Change::Removed],
+            guests: None,
         });
+    }
+    // What each step does to running guests, as the catalog says.
+    for s in &mut steps {
+        if s.kind != StepKind::Create {
+            s.guests = Catalog::get()
+                .component(&s.component)
+                .ok()
+                .and_then(|(_, svc)| svc.guest_effect(&s.component, s.kind == StepKind::Remove));
+        }
     }
     Ok(Plan {
         cloud: desired.cloud.clone(),
         steps,
         unchanged,
+        running_guests: None,
     })
 }
 
@@ -183,6 +195,7 @@ fn compare(want: &DesiredComponent, have: &ObservedComponent) -> Result<Option<S
         image: Some(want.image.clone()),
         replicas: want.replicas,
         changes,
+        guests: None,
     }))
 }
 

@@ -139,6 +139,9 @@ pub struct Step {
     pub replicas: u32,
     /// Why.
     pub changes: Vec<Change>,
+    /// What it does to running guests, when it touches them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guests: Option<ankyra_catalog::GuestEffect>,
 }
 
 impl Step {
@@ -172,9 +175,21 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Components that need nothing.
     pub unchanged: Vec<Unchanged>,
+    /// Guests running on the cloud's computes, when the engine was asked
+    /// (None: offline, or no libvirt runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_guests: Option<u32>,
 }
 
 impl Plan {
+    /// The steps that cannot keep running guests.
+    pub fn stops_guests(&self) -> Vec<&Step> {
+        self.steps
+            .iter()
+            .filter(|s| s.guests.is_some_and(|g| !g.kept))
+            .collect()
+    }
+
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()

@@ -141,6 +141,10 @@ pub enum Command {
         /// Why.
         #[arg(short, long, default_value = "")]
         message: String,
+        /// Go ahead with a change that cannot keep the running guests (the plan
+        /// names it, e.g. removing nova-libvirt); asked on a terminal otherwise.
+        #[arg(long)]
+        yes: bool,
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,

@@ -174,6 +174,15 @@ impl Engine {
         result
     }
 
+    /// Where the host keeps a named volume's files.
+    pub fn volume_mountpoint(&self, name: &str) -> Result<String> {
+        let v = self
+            .rt
+            .block_on(self.docker.inspect_volume(name))
+            .with_context(|| format!("inspecting volume {name}"))?;
+        Ok(v.mountpoint)
+    }
+
     /// Runs `cmd` in the running container `id`; its exit code and output.
     pub fn exec(&self, id: &str, cmd: &[&str]) -> Result<(i64, String)> {
         use bollard::exec::{CreateExecOptions, StartExecResults};

@@ -24,6 +24,8 @@ pub mod disk;
 #[cfg(feature = "docker")]
 pub mod engine;
 #[cfg(feature = "docker")]
+pub mod guests;
+#[cfg(feature = "docker")]
 pub mod load;
 pub mod log;
 pub mod multihost;

@@ -52,6 +52,9 @@ pub struct ComponentStatus {
     /// `27.1.0 → 29.1.0` while an upgrade is not finalized.
     #[serde(default)]
     pub not_finalized: Option<String>,
+    /// The guests libvirt runs (nova-libvirt and nova-compute of a libvirt cloud).
+    #[serde(default)]
+    pub guests: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

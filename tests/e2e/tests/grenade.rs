@@ -9,6 +9,12 @@
 //! 2. `ankyra rollback CLOUD --to 1`: every component back at 2026.1.
 //! 3. the upgrade again, then `ankyra finalize CLOUD`: neutron's contract head moved.
 //!
+//! Between 1 and 2, nova-libvirt's container is replaced by a new image (`set
+//! nova-libvirt.image=… --apply`); the rollback takes it back too. Two real guests run
+//! throughout: after every command their QEMU processes are the same, their console
+//! heartbeat (watched every 0.2 s) had no gap over 5 s and no missing line, they are
+//! ACTIVE, and a new server boots the test guest to its console marker.
+//!
 //! After each command: the user's token validates, the image downloads with the same
 //! bytes, every server booted so far is listed and ACTIVE, a new server becomes ACTIVE
 //! (no retry: scheduling must work as soon as the command returns), the versions in
@@ -23,6 +29,7 @@ use std::time::{Duration, Instant};
 use ankyra_e2e::api_load::ApiLoad;
 use ankyra_e2e::cloud::str_field;
 use ankyra_e2e::engine::{summary_state, Engine};
+use ankyra_e2e::guests::{self, HeartbeatWatch};
 use ankyra_e2e::load::Keystone;
 use ankyra_e2e::releases::{record_2026_1, release_2026_1, INFRASTRUCTURE, OPENSTACK};
 use ankyra_e2e::status::id_changes;
@@ -56,6 +63,32 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The longest a guest may go without a heartbeat line during a change.
+const MAX_HEARTBEAT_GAP: Duration = Duration::from_secs(5);
+/// The image nova-libvirt's container is replaced with: the same libvirt, rebuilt.
+const LIBVIRT_REBUILT: &str = "ankyra-e2e/libvirt:9.0.0-rebuilt";
+
+/// The guests that must outlive every change: their QEMU PIDs and heartbeats.
+struct Guests {
+    pids: BTreeMap<String, u32>,
+    watch: HeartbeatWatch,
+}
+
+impl Guests {
+    fn check(&self, phase: &str) -> Result<()> {
+        for (id, pid) in &self.pids {
+            let now = guests::qemu_pid(id)?;
+            ensure!(
+                now == Some(*pid),
+                "{phase}: guest {id} ran in QEMU {pid}, now {now:?}"
+            );
+        }
+        self.watch.check(phase, MAX_HEARTBEAT_GAP)?;
+        e2e_log!("{phase}: guests kept their QEMU processes {:?}", self.pids);
+        Ok(())
+    }
+}
+
 /// What the test created before the first change, and checks after every command.
 struct World {
     keystone: Keystone,
@@ -67,7 +100,6 @@ struct World {
     first_token: (String, Instant),
     image: String,
     image_sha256: String,
-    flavor: String,
     /// Every server booted so far: (name, id).
     servers: Vec<(String, String)>,
 }
@@ -359,31 +391,17 @@ fn check_cloud(
         e2e_log!("{phase}: the first token is near its expiry, not checked");
     }
 
-    // A new server is scheduled and boots, with no retry.
+    // A new server is scheduled and boots the test guest to its console marker,
+    // with no retry; then it goes (running guests are what the watch is for).
     let name = format!("e2e-after-{}-{}", phase.replace(' ', "-"), world.tag);
-    let created = nova_json(
-        cloud,
-        &[
-            "server",
-            "create",
-            "--flavor",
-            &world.flavor,
-            "--image",
-            &world.image,
-            "--nic",
-            "none",
-            "--wait",
-            &name,
-        ],
-    )
-    .with_context(|| format!("{phase}: booting a new server right after the command"))?;
-    let id = str_field(&created, "id")?;
-    ensure!(
-        str_field(&created, "status")? == "ACTIVE",
-        "{phase}: the new server is not ACTIVE: {created}"
-    );
-    e2e_log!("{phase}: new server {name} ({id}) ACTIVE");
-    world.servers.push((name, id));
+    let id = guests::boot(cloud, &name)
+        .with_context(|| format!("{phase}: booting a new server right after the command"))?;
+    guests::wait_booted(cloud, &id, Duration::from_secs(180))
+        .with_context(|| format!("{phase}: the new server's console"))?;
+    e2e_log!("{phase}: new server {name} ({id}) ACTIVE and booted");
+    cloud
+        .openstack(&["server", "delete", "--wait", &id])
+        .with_context(|| format!("{phase}: deleting the new server"))?;
 
     // The image downloads with the same bytes.
     let saved = cloud
@@ -563,6 +581,26 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         },
     )?;
     e2e_log!("server {server_name} ({server}) ACTIVE on 2026.1");
+    let mut servers = vec![(server_name, server)];
+    let mut pids = BTreeMap::new();
+    let mut consoles = BTreeMap::new();
+    for n in 1..=2 {
+        let guest_name = format!("e2e-guest-{n}-{tag}");
+        let id = guests::boot(&mut cloud, &guest_name)?;
+        let log = guests::wait_booted(&mut cloud, &id, Duration::from_secs(180))?;
+        let pid = guests::qemu_pid(&id)?.with_context(|| format!("no QEMU runs {id}"))?;
+        e2e_log!(
+            "guest {guest_name} ({id}) booted in QEMU {pid}:\n{}",
+            ankyra_e2e::process::tail(&log, 2)
+        );
+        consoles.insert(id.clone(), guests::console_path(&engine, &name, &id)?);
+        pids.insert(id.clone(), pid);
+        servers.push((guest_name, id));
+    }
+    let guests = Guests {
+        pids,
+        watch: HeartbeatWatch::start(consoles),
+    };
     let yaml = std::fs::read_to_string(cloud.clouds_yaml()?)?;
     let keystone = Keystone::from_clouds_yaml(&yaml, &name)?;
     let first_token = keystone.issue_as(&user, &password, &project)?;
@@ -576,8 +614,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         first_token: (first_token.clone(), Instant::now()),
         image,
         image_sha256: sha256_hex(&bytes),
-        flavor,
-        servers: vec![(server_name, server)],
+        servers,
     };
     let infrastructure = infrastructure_ids(&cloud)?;
     let mut branches: BTreeMap<String, bool> = BTreeMap::new();
@@ -604,6 +641,7 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         let t = Instant::now();
         let done = command(cloud, phase, args).and_then(|progress| {
             check_cloud(cloud, world, phase, &token, want, &infrastructure)?;
+            guests.check(phase)?;
             Ok(progress)
         });
         let wall = t.elapsed().as_secs_f64();
@@ -646,7 +684,32 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     );
     expand_not_contract(&progress, "phase 1 upgrade")?;
 
-    // Phase 2: the whole cloud back to revision 1.
+    // Phase 1b: nova-libvirt's container replaced by a new image under its guests.
+    engine.patched_image(
+        &libvirt_image(&cloud)?,
+        LIBVIRT_REBUILT,
+        "echo rebuilt > /etc/ankyra-e2e-rebuilt",
+    )?;
+    let _ = run_phase(
+        &mut cloud,
+        &mut world,
+        "phase 1b nova-libvirt image",
+        &[
+            "set",
+            &name,
+            &format!("nova-libvirt.image={LIBVIRT_REBUILT}"),
+            "--apply",
+            "-m",
+            "e2e: nova-libvirt rebuilt",
+        ],
+        &release_2026_2,
+    )?;
+    ensure!(
+        libvirt_image(&cloud)? == LIBVIRT_REBUILT,
+        "nova-libvirt does not run {LIBVIRT_REBUILT}"
+    );
+
+    // Phase 2: the whole cloud back to revision 1 (nova-libvirt's image too).
     let _ = run_phase(
         &mut cloud,
         &mut world,
@@ -654,6 +717,10 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
         &["rollback", &name, "--to", "1"],
         &release_2026_1,
     )?;
+    ensure!(
+        libvirt_image(&cloud)? != LIBVIRT_REBUILT,
+        "the rollback left nova-libvirt on {LIBVIRT_REBUILT}"
+    );
     let heads = neutron_heads(&engine, &name, &mut branches)?;
     e2e_log!("neutron heads after the rollback: {heads:?}");
     contract_unmoved(&heads_before, &heads, "the rollback")?;
@@ -781,6 +848,20 @@ fn issue_16_whole_cloud_upgrade_rollback_finalize_under_load() -> Result<()> {
     );
     cloud.destroy()?;
     Ok(())
+}
+
+/// The image nova-libvirt's running container runs, from `ankyra status`.
+fn libvirt_image(cloud: &Cloud) -> Result<String> {
+    let status = cloud.status()?;
+    let c = status
+        .component("nova-libvirt")
+        .context("nova-libvirt not in `ankyra status`")?;
+    ensure!(
+        c.containers.len() == 1,
+        "nova-libvirt has {} containers",
+        c.containers.len()
+    );
+    Ok(c.containers[0].image.clone())
 }
 
 /// What `upgrade --release 2026.2` must run: every OpenStack component at that

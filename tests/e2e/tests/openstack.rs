@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use ankyra_e2e::cloud::str_field;
 use ankyra_e2e::engine::{self, Engine};
+use ankyra_e2e::guests;
 use ankyra_e2e::process::Output;
 use ankyra_e2e::secrets::{self, Search, Secret};
 use ankyra_e2e::status::{id_changes, ALL_COMPONENTS};
@@ -56,9 +57,24 @@ fn issue_8_deploy_use_restart_reapply_and_supervise_one_cloud() -> Result<()> {
     let flavor = step(&mut cloud, "nova: boot, list, show, delete a server", |c| {
         nova_server_lifecycle(c, &tag, &image, &node)
     })?;
+    let guest = step(
+        &mut cloud,
+        "real guests: console, stop, start, soft and hard reboot, delete, status",
+        |c| guest_lifecycle(c, &tag),
+    )?;
     step(&mut cloud, "restart nova-compute: same compute node", |c| {
         restarted_compute_is_the_same_node(c, &engine, &node, &flavor, &image, &tag)
     })?;
+    step(
+        &mut cloud,
+        "the guest ran through the compute restart",
+        |c| guest_kept(c, &guest),
+    )?;
+    step(
+        &mut cloud,
+        "a change that cannot keep the guest is shown and refused",
+        |c| losing_guests_is_refused(c, &guest),
+    )?;
     let second_apply = step(&mut cloud, "second apply changes nothing", |c| {
         second_apply_changes_nothing(c, &engine)
     })?;
@@ -74,6 +90,11 @@ fn issue_8_deploy_use_restart_reapply_and_supervise_one_cloud() -> Result<()> {
         step(&mut cloud, "destroy --purge removes every container", |c| {
             destroy_removes_containers(c, &engine)
         })?;
+        ensure!(
+            guests::qemu_pid(&guest.id)?.is_none(),
+            "the guest {} still has a QEMU process after destroy --purge",
+            guest.id
+        );
     }
     Ok(())
 }
@@ -647,6 +668,194 @@ fn restarted_compute_is_the_same_node(
         after.hypervisor_hostname,
         after.hypervisor_id
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// real guests
+
+/// A guest left running, and its QEMU process.
+struct Guest {
+    id: String,
+    pid: u32,
+}
+
+fn server_status(cloud: &mut Cloud, id: &str) -> Result<String> {
+    str_field(&nova_json(cloud, &["server", "show", id])?, "status")
+}
+
+fn pid_of(id: &str) -> Result<u32> {
+    guests::qemu_pid(id)?.with_context(|| format!("no QEMU process runs guest {id}"))
+}
+
+/// Waits for a new QEMU process of the guest (not `old`), then for its console
+/// to show the guest booted again (QEMU rewrites console.log when it starts).
+fn wait_new_qemu(cloud: &mut Cloud, id: &str, old: u32, what: &str) -> Result<u32> {
+    let pid = poll_until(
+        &format!("{what}: a new QEMU process for {id}"),
+        Duration::from_secs(180),
+        Duration::from_secs(1),
+        || match guests::qemu_pid(id)? {
+            Some(p) if p != old => Ok(p),
+            other => bail!("QEMU process {other:?}"),
+        },
+    )?;
+    guests::wait_booted(cloud, id, Duration::from_secs(180))?;
+    let status = server_status(cloud, id)?;
+    ensure!(status == "ACTIVE", "{what}: server {id} is {status}");
+    e2e_log!("{what}: {id} ACTIVE, QEMU {old} → {pid}, booted again");
+    Ok(pid)
+}
+
+/// Two servers of the offered test guest boot and print their marker and
+/// heartbeats; `status` counts them; one is stopped (no QEMU), started, rebooted
+/// soft and hard (a new QEMU each time, booted again) and deleted (no QEMU);
+/// the other is left running for the checks after it.
+fn guest_lifecycle(cloud: &mut Cloud, tag: &str) -> Result<Guest> {
+    let image = cloud.openstack_json(&["image", "show", guests::GUEST_IMAGE])?;
+    ensure!(
+        str_field(&image, "visibility")? == "public" && str_field(&image, "status")? == "active",
+        "expected the offered image {} public and active: {image}",
+        guests::GUEST_IMAGE
+    );
+    let a = guests::boot(cloud, &format!("e2e-guest-a-{tag}"))?;
+    let b = guests::boot(cloud, &format!("e2e-guest-b-{tag}"))?;
+    for id in [&a, &b] {
+        let log = guests::wait_booted(cloud, id, Duration::from_secs(180))?;
+        e2e_log!("console of {id}:\n{}", ankyra_e2e::process::tail(&log, 3));
+    }
+    let status = cloud.status()?;
+    for component in ["nova-libvirt", "nova-compute"] {
+        let listed = status
+            .component(component)
+            .and_then(|c| c.guests.clone())
+            .with_context(|| format!("`ankyra status` shows no guests for {component}"))?;
+        ensure!(
+            listed.contains(&a) && listed.contains(&b),
+            "`ankyra status` lists guests {listed:?} for {component}, expected {a} and {b}"
+        );
+    }
+    let pid = pid_of(&a)?;
+
+    cloud.openstack(&["server", "stop", &a])?;
+    poll_until(
+        "the stopped server SHUTOFF without a QEMU process",
+        Duration::from_secs(120),
+        Duration::from_secs(2),
+        || {
+            let s = server_status(cloud, &a)?;
+            ensure!(s == "SHUTOFF", "status {s}");
+            ensure!(guests::qemu_pid(&a)?.is_none(), "QEMU still runs");
+            Ok(())
+        },
+    )?;
+    cloud.openstack(&["server", "start", &a])?;
+    let pid = wait_new_qemu(cloud, &a, pid, "start")?;
+    cloud.openstack(&["server", "reboot", "--soft", "--wait", &a])?;
+    let pid = wait_new_qemu(cloud, &a, pid, "soft reboot")?;
+    cloud.openstack(&["server", "reboot", "--hard", "--wait", &a])?;
+    wait_new_qemu(cloud, &a, pid, "hard reboot")?;
+    delete_server(cloud, &a)?;
+    poll_until(
+        "no QEMU process for the deleted server",
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+        || {
+            ensure!(guests::qemu_pid(&a)?.is_none(), "QEMU still runs");
+            Ok(())
+        },
+    )?;
+    let left = cloud
+        .status()?
+        .component("nova-libvirt")
+        .and_then(|c| c.guests.clone())
+        .unwrap_or_default();
+    ensure!(
+        left == vec![b.clone()],
+        "after the delete, status lists guests {left:?}"
+    );
+    Ok(Guest {
+        pid: pid_of(&b)?,
+        id: b,
+    })
+}
+
+/// The guest left running has the same QEMU process, is ACTIVE, and beats on.
+fn guest_kept(cloud: &mut Cloud, guest: &Guest) -> Result<()> {
+    let pid = pid_of(&guest.id)?;
+    ensure!(
+        pid == guest.pid,
+        "guest {}: QEMU {} before, {pid} now",
+        guest.id,
+        guest.pid
+    );
+    let status = server_status(cloud, &guest.id)?;
+    ensure!(status == "ACTIVE", "guest {} is {status}", guest.id);
+    let beats = |c: &mut Cloud| -> Result<u64> {
+        let log = c.openstack(&["console", "log", "show", &guest.id])?;
+        guests::heartbeats(&log)
+            .last()
+            .copied()
+            .context("no heartbeat in the console")
+    };
+    let first = beats(cloud)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let later = beats(cloud)?;
+    ensure!(
+        later > first,
+        "guest {}: heartbeat {first}, then {later}",
+        guest.id
+    );
+    e2e_log!(
+        "guest {}: same QEMU {pid}, heartbeat {first} → {later}",
+        guest.id
+    );
+    Ok(())
+}
+
+/// The record without nova-libvirt (the fake driver): `plan` says the step cannot
+/// keep the running guest, and `apply` refuses it (exit 3) without recording a
+/// revision; the guest runs on in the same QEMU.
+fn losing_guests_is_refused(cloud: &mut Cloud, guest: &Guest) -> Result<()> {
+    let record = std::fs::read_to_string(&cloud.record)?;
+    let fake = cloud.dir.join("without-libvirt.yaml");
+    std::fs::write(&fake, ankyra_e2e::cloud::fake_driver_record(&record)?)?;
+    let fake = fake.display().to_string();
+    let plan = cloud.ankyra_run(&["plan", "-f", &fake], Duration::from_secs(120), false)?;
+    plan.check()?;
+    ensure!(
+        plan.stdout
+            .contains("guests: nova-libvirt CANNOT keep the 1 running guest(s)"),
+        "expected the plan to say removing nova-libvirt cannot keep the guest:\n{}",
+        plan.stdout
+    );
+    let history = |c: &Cloud| -> Result<String> {
+        let out = c.ankyra_run(
+            &["history", &c.name, "-o", "json"],
+            Duration::from_secs(60),
+            false,
+        )?;
+        out.check()?;
+        Ok(out.stdout)
+    };
+    let before = history(cloud)?;
+    let out = cloud.ankyra_run(&["apply", "-f", &fake], Duration::from_secs(300), false)?;
+    ensure!(
+        out.status.code() == Some(3)
+            && out.stderr.contains("cannot keep the 1 running guest(s)")
+            && out.stderr.contains("--yes"),
+        "expected apply to refuse with exit 3, naming the guest and --yes:\n{}",
+        out.describe_failure()
+    );
+    ensure!(
+        history(cloud)? == before,
+        "the refused apply recorded a revision"
+    );
+    ensure!(
+        guests::qemu_pid(&guest.id)? == Some(guest.pid),
+        "the guest's QEMU changed after the refused apply"
+    );
+    e2e_log!("refused as expected: {}", out.stderr.trim());
     Ok(())
 }
 

@@ -11,7 +11,9 @@ use ankyra_model::Version;
 
 use crate::deploy::{CloudContext, ConfigFile, HostAccess, Probe, ProcessSpec, VolumeMount};
 use crate::services::{component, debian_image};
-use crate::types::{ComponentDef, ComponentKind, ImageRecipe, Service, ServiceGate, VersionRules};
+use crate::types::{
+    ComponentDef, ComponentKind, GuestEffect, ImageRecipe, Service, ServiceGate, VersionRules,
+};
 
 /// The libvirt service.
 pub struct Libvirt;
@@ -140,6 +142,20 @@ impl Service for Libvirt {
             },
             stop_timeout_secs: 15,
             host: host_access(),
+        })
+    }
+    fn guest_effect(&self, component: &str, removing: bool) -> Option<GuestEffect> {
+        (component == COMPONENT).then_some(if removing {
+            GuestEffect {
+                kept: false,
+                why: "removing nova-libvirt powers off every guest on the compute",
+            }
+        } else {
+            GuestEffect {
+                kept: true,
+                why: "QEMU runs in the host's PID namespace and outlives libvirtd's container; \
+                      the new libvirtd re-attaches to the running guests",
+            }
         })
     }
     fn instance_host(&self, component: &str, cx: &CloudContext, _slot: u32) -> Option<String> {

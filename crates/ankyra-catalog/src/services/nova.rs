@@ -15,8 +15,8 @@ use crate::openstack::{
 };
 use crate::services::{component, libvirt};
 use crate::types::{
-    pypi_image, ComponentDef, ComponentKind, ImageRecipe, Port, Replace, RpcQueue, Service,
-    ServiceGate, VersionRules,
+    pypi_image, ComponentDef, ComponentKind, GuestEffect, ImageRecipe, Port, Replace, RpcQueue,
+    Service, ServiceGate, VersionRules,
 };
 use crate::wsgi::{WsgiApp, VENV};
 use ankyra_model::ComputeDriver;
@@ -262,6 +262,21 @@ impl Service for Nova {
                     list_command: &["rabbitmqctl", "list_queues", "-q", "name", "consumers"],
                 },
             ),
+        })
+    }
+    fn guest_effect(&self, component: &str, removing: bool) -> Option<GuestEffect> {
+        (component == "nova-compute").then_some(if removing {
+            GuestEffect {
+                kept: false,
+                why: "without nova-compute the guests keep running, but nova can no longer \
+                      stop, start, reboot or delete them",
+            }
+        } else {
+            GuestEffect {
+                kept: true,
+                why: "the guests run in nova-libvirt's QEMU, not in nova-compute; \
+                      the new nova-compute finds them by UUID",
+            }
         })
     }
     fn registration(&self, cx: &CloudContext) -> Option<Registration> {

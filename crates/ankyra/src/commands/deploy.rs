@@ -75,6 +75,27 @@ pub(crate) fn lines(no_progress: bool) -> Arc<Lines> {
     })
 }
 
+/// Runs `f` without leave to stop guests; when that is refused because the
+/// change cannot keep them, asks on the terminal (never without one) and
+/// runs it again with leave.
+fn confirming_guests<T>(
+    yes: bool,
+    mut f: impl FnMut(bool) -> Result<T, OpsError>,
+) -> Result<T, OpsError> {
+    match f(yes) {
+        Err(OpsError::Engine(e @ ankyra_ops::EngineError::GuestsAtRisk { .. })) => {
+            eprintln!("{e}");
+            if crate::commands::confirm("Power off those guests and go ahead?") {
+                f(true)
+            } else {
+                Err(OpsError::Engine(e))
+            }
+        }
+        other => other,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     p: &Printer,
     store: &mut dyn Store,
@@ -82,9 +103,20 @@ pub fn apply(
     file: &Path,
     author: &str,
     message: &str,
+    yes: bool,
     no_progress: bool,
 ) -> Result<(), OpsError> {
-    let applied = ankyra_ops::apply(store, state, file, author, message, lines(no_progress))?;
+    let applied = confirming_guests(yes, |stop_guests| {
+        ankyra_ops::apply(
+            store,
+            state,
+            file,
+            author,
+            message,
+            stop_guests,
+            lines(no_progress),
+        )
+    })?;
     if p.is_json() {
         p.json(&applied);
         return Ok(());
@@ -144,19 +176,23 @@ pub fn apply_cloud(
     store: &mut dyn Store,
     state: &Path,
     cloud: &str,
+    yes: bool,
     no_progress: bool,
 ) -> Result<(), OpsError> {
-    let applied = ankyra_ops::apply_latest(
-        store,
-        state,
-        cloud,
-        ankyra_ops::ApplyOptions {
-            bootstrap: true,
-            restore_snapshot: false,
-            rollback: false,
-        },
-        lines(no_progress),
-    )?;
+    let applied = confirming_guests(yes, |stop_guests| {
+        ankyra_ops::apply_latest(
+            store,
+            state,
+            cloud,
+            ankyra_ops::ApplyOptions {
+                bootstrap: true,
+                restore_snapshot: false,
+                rollback: false,
+                stop_guests,
+            },
+            lines(no_progress),
+        )
+    })?;
     if p.is_json() {
         p.json(&applied);
     } else {

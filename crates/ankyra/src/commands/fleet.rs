@@ -2,13 +2,13 @@
 
 #![allow(clippy::print_stderr)]
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use ankyra_ops::{FleetEvent, FleetPlan, OpsError, StoreOpener};
 use ankyra_store::{FleetMemberState, FleetOp, FleetOpState, Store};
 
+use crate::commands::confirm;
 use crate::commands::deploy::{lines, Lines};
 use crate::printer::Printer;
 
@@ -99,18 +99,6 @@ fn print_plan(p: &Printer, plan: &FleetPlan) {
     for (cloud, why) in &plan.skipped {
         p.line(format!("skipped {cloud}: {why}"));
     }
-}
-
-/// Asks on the terminal; false when there is none to ask on.
-fn confirm(question: &str) -> bool {
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 fn reporter(progress: Arc<Lines>) -> Arc<ankyra_ops::FleetReporter> {

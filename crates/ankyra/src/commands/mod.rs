@@ -59,7 +59,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
                 message.as_deref(),
             )?;
             if *apply {
-                deploy::apply_cloud(p, &mut *st, &state(g), cloud, *no_progress)?;
+                deploy::apply_cloud(p, &mut *st, &state(g), cloud, false, *no_progress)?;
             }
             Ok(())
         }
@@ -70,6 +70,7 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
         Command::Apply {
             file: Some(file),
             message,
+            yes,
             no_progress,
             ..
         } => deploy::apply(
@@ -79,15 +80,20 @@ pub fn run(cli: &Cli, p: &Printer) -> Result<(), OpsError> {
             file,
             &author(g),
             message,
+            *yes,
             *no_progress,
         ),
         Command::Apply {
-            cloud, no_progress, ..
+            cloud,
+            yes,
+            no_progress,
+            ..
         } => deploy::apply_cloud(
             p,
             &mut *store(g)?,
             &state(g),
             cloud.as_deref().unwrap_or_default(),
+            *yes,
             *no_progress,
         ),
         Command::Upgrade {
@@ -276,4 +282,17 @@ mod tests {
         assert_eq!(super::passwd_name(passwd, 0).as_deref(), Some("root"));
         assert_eq!(super::passwd_name(passwd, 7), None);
     }
+}
+
+/// Asks on the terminal; false when there is none to ask on.
+pub(crate) fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
 }

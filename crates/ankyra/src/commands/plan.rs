@@ -87,6 +87,21 @@ pub fn print_plan(p: &Printer, plan: &Plan) {
             _ => p.changed(cell),
         }
     });
+    // What the steps do to running guests, before anything is touched.
+    let guests = plan.running_guests.unwrap_or(0);
+    for s in plan.steps.iter().filter(|s| s.guests.is_some()) {
+        let Some(g) = s.guests else { continue };
+        let what = if g.kept {
+            format!("keeps the {guests} running guest(s)")
+        } else if guests > 0 {
+            p.removed(&format!(
+                "CANNOT keep the {guests} running guest(s) (asks for confirmation, or --yes)"
+            ))
+        } else {
+            "would stop guests (none runs now)".to_string()
+        };
+        p.line(format!("guests: {} {what}: {}", s.component, g.why));
+    }
     if !plan.unchanged.is_empty() {
         let list: Vec<String> = plan
             .unchanged

@@ -166,7 +166,7 @@ impl Service for Libvirt {
         // A new libvirtd counts once nova-compute uses it again: its service
         // is up and enabled (it disables itself while libvirt is gone), and a
         // server boots.
-        (component == COMPONENT).then(|| ServiceGate {
+        (component == COMPONENT).then_some(ServiceGate {
             binary: "nova-compute",
             resource_provider: false,
             enabled: true,

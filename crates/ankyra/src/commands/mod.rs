@@ -273,17 +273,6 @@ fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_account_name_comes_from_the_uid_in_passwd() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\nrey:x:1000:1000::/home/rey:/bin/sh\n";
-        assert_eq!(super::passwd_name(passwd, 1000).as_deref(), Some("rey"));
-        assert_eq!(super::passwd_name(passwd, 0).as_deref(), Some("root"));
-        assert_eq!(super::passwd_name(passwd, 7), None);
-    }
-}
-
 /// Asks on the terminal; false when there is none to ask on.
 pub(crate) fn confirm(question: &str) -> bool {
     use std::io::{BufRead, IsTerminal, Write};
@@ -295,4 +284,15 @@ pub(crate) fn confirm(question: &str) -> bool {
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_account_name_comes_from_the_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nrey:x:1000:1000::/home/rey:/bin/sh\n";
+        assert_eq!(super::passwd_name(passwd, 1000).as_deref(), Some("rey"));
+        assert_eq!(super::passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::passwd_name(passwd, 7), None);
+    }
 }

@@ -295,30 +295,7 @@ impl<'a> Builder<'a> {
     /// A scratch folder the engine can bind-mount (under the cache, on this host).
     /// An exclusive lock on `reference` across processes, held until dropped.
     async fn lock(&self, reference: &str) -> Result<std::fs::File, ImageError> {
-        let dir = self.opts.cache_dir.join("locks");
-        std::fs::create_dir_all(&dir).map_err(ImageError::io(&dir))?;
-        let name: String = reference
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{name}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(ImageError::io(&path))?;
-        let waited = path.clone();
-        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-            .await
-            .map_err(|e| ImageError::io(&waited)(std::io::Error::other(e)))?
-            .map_err(ImageError::io(&path))
+        lock_reference(self.opts, reference).await
     }
 
     fn scratch(&self) -> Result<tempfile::TempDir, ImageError> {
@@ -333,4 +310,36 @@ impl<'a> Builder<'a> {
             step: step.to_string(),
         });
     }
+}
+
+/// An exclusive lock on building `reference`, across processes (a file under
+/// the cache's `locks`), held until the file is dropped.
+pub(crate) async fn lock_reference(
+    opts: &BuildOptions,
+    reference: &str,
+) -> Result<std::fs::File, ImageError> {
+    let dir = opts.cache_dir.join("locks");
+    std::fs::create_dir_all(&dir).map_err(ImageError::io(&dir))?;
+    let name: String = reference
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(ImageError::io(&path))?;
+    let waited = path.clone();
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| ImageError::io(&waited)(std::io::Error::other(e)))?
+        .map_err(ImageError::io(&path))
 }

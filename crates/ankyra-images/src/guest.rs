@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use ankyra_runtime::{CommitOptions, ContainerSpec, Docker};
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::error::ImageError;
 use crate::labels::{self, Labels};
@@ -128,7 +128,7 @@ async fn ensure_inner(
         reference: reference.to_string(),
     });
     // Another process may be building it: wait for it, then look again.
-    let _lock = lock(opts, reference).await?;
+    let _lock = crate::build::lock_reference(opts, reference).await?;
     if let Some((id, size)) = existing(docker, reference, &hash).await? {
         let image = describe(docker, reference, &id).await?;
         done(&id, size, false);
@@ -278,31 +278,6 @@ fn invalid(message: String) -> ImageError {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Removes the reading container when the future is dropped (cancelled) or
-/// a download failed.
-struct Remove {
-    docker: Docker,
-    name: String,
-    armed: bool,
-}
-
-impl Drop for Remove {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let docker = self.docker.clone();
-        let name = std::mem::take(&mut self.name);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = docker.remove_container(&name).await {
-                    warn!(%name, error = %e, "could not remove a guest reading container");
-                }
-            });
-        }
-    }
-}
-
 /// The contents of `paths` in image `id`, through a created (never started)
 /// container. Named like build containers, so a crash's leftover is removed
 /// by the next build.
@@ -328,7 +303,7 @@ async fn read_files(
         .create_container(&spec)
         .await
         .map_err(ImageError::docker(reference))?;
-    let mut remove = Remove {
+    let mut remove = crate::step::Cleanup {
         docker: docker.clone(),
         name: name.clone(),
         armed: true,
@@ -348,35 +323,6 @@ async fn read_files(
         .await
         .map_err(ImageError::docker(reference))?;
     Ok(out)
-}
-
-/// An exclusive lock on `reference` across processes, held until dropped
-/// (the same files as the image builder's locks).
-async fn lock(opts: &BuildOptions, reference: &str) -> Result<std::fs::File, ImageError> {
-    let dir = opts.cache_dir.join("locks");
-    std::fs::create_dir_all(&dir).map_err(ImageError::io(&dir))?;
-    let name: String = reference
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{name}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(ImageError::io(&path))?;
-    let waited = path.clone();
-    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-        .await
-        .map_err(|e| ImageError::io(&waited)(std::io::Error::other(e)))?
-        .map_err(ImageError::io(&path))
 }
 
 /// What the build step installs, and purges again before the commit.

@@ -31,11 +31,12 @@ pub(crate) struct Step<'a> {
     pub commit: CommitOptions,
 }
 
-/// Removes the container even when the build future is dropped (cancelled).
-struct Cleanup {
-    docker: Docker,
-    name: String,
-    armed: bool,
+/// Removes the container even when the build (or read) future is dropped
+/// (cancelled), unless disarmed.
+pub(crate) struct Cleanup {
+    pub(crate) docker: Docker,
+    pub(crate) name: String,
+    pub(crate) armed: bool,
 }
 
 impl Drop for Cleanup {

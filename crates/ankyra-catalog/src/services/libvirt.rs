@@ -172,14 +172,7 @@ impl Service for Libvirt {
             enabled: true,
             scheduling_check: true,
             retire_stale_records: false,
-            needs: &[
-                "nova-api",
-                "nova-conductor",
-                "nova-scheduler",
-                "nova-compute",
-                "placement",
-                "glance",
-            ],
+            needs: crate::services::nova::GATE_NEEDS,
             rpc_queue: None,
         })
     }

@@ -239,16 +239,7 @@ impl Service for Nova {
             scheduling_check: true,
             // Never the compute's: deleting it deletes its node and provider.
             retire_stale_records: component != "nova-compute",
-            // The service list and a boot need the API, a scheduler, a
-            // conductor and a compute (and the images and placement APIs).
-            needs: &[
-                "nova-api",
-                "nova-conductor",
-                "nova-scheduler",
-                "nova-compute",
-                "placement",
-                "glance",
-            ],
+            needs: GATE_NEEDS,
             // oslo.messaging's topic queue: every conductor (scheduler)
             // consumes from it, so a new one counts there once it takes calls.
             rpc_queue: matches!(component, "nova-conductor" | "nova-scheduler").then_some(
@@ -308,6 +299,18 @@ fn db_sync() -> Job {
         &["nova-manage", "db", "sync"],
     )
 }
+
+/// What nova's gates need running: the service list and a boot need the
+/// API, a scheduler, a conductor and a compute (and the images and
+/// placement APIs).
+pub const GATE_NEEDS: &[&str] = &[
+    "nova-api",
+    "nova-conductor",
+    "nova-scheduler",
+    "nova-compute",
+    "placement",
+    "glance",
+];
 
 /// Nova's database password (one user for nova_api, nova and nova_cell0).
 pub const DB_PASSWORD: &str = "nova-db-password";

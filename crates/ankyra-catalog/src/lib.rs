@@ -18,8 +18,8 @@ pub mod wsgi;
 pub use catalog::{Catalog, CatalogError, Jump};
 pub use release::{release_index, Release, DEFAULT_RELEASE, RELEASES};
 pub use types::{
-    ComponentDef, ComponentKind, GuestEffect, ImageRecipe, ImageSource, Port, Replace, RpcQueue,
-    Service, ServiceGate, VersionRules,
+    ComponentDef, ComponentKind, GuestEffect, ImageRecipe, ImageSource, Port, Reconnect, Replace,
+    RpcQueue, Service, ServiceGate, VersionRules,
 };
 pub use validate::{
     resolve, validate_record, EngineTarget, ResolvedComponent, ResolvedRecord, Rollout, TlsFiles,

@@ -67,6 +67,22 @@ pub struct ServiceGate {
     /// For a start-first replacement: the RPC queue the new instance must
     /// consume from before the old one stops (so no call waits on nobody).
     pub rpc_queue: Option<RpcQueue>,
+    /// For a component another one holds a connection to (libvirt, which
+    /// nova-compute uses): that one must have connected again since the new
+    /// instance started.
+    pub reconnect: Option<Reconnect>,
+}
+
+/// How a component's consumer says, in its log, that it lost and regained
+/// its connection to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reconnect {
+    /// The consumer component (`nova-compute`).
+    pub consumer: &'static str,
+    /// A line with this says it connected (after it, the timestamp).
+    pub up: &'static str,
+    /// A line with this says it lost the connection.
+    pub down: &'static str,
 }
 
 /// An RPC queue in the message broker, and how to count its consumers.

@@ -123,6 +123,24 @@ pub fn parse_utc(text: &str) -> Option<i64> {
         .map(|t| t.assume_utc().unix_timestamp())
 }
 
+/// Whether the consumer's log says it connected again at `since` or later:
+/// its last connection line is `up`, dated (nova's `2026-12-08 02:29:19.063`,
+/// UTC) no earlier than `since`.
+pub fn reconnected_since(log: &str, r: &ankyra_catalog::Reconnect, since: i64) -> bool {
+    let Some(last) = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(r.up) || l.contains(r.down))
+    else {
+        return false;
+    };
+    last.contains(r.up)
+        && last
+            .get(..19)
+            .and_then(parse_utc)
+            .is_some_and(|t| t >= since)
+}
+
 /// Whether `record` proves a live instance started at `since`: up, with a
 /// heartbeat in a later second than `since` (nova stores whole seconds, so
 /// a heartbeat in the same second may be the old instance's last).
@@ -548,6 +566,22 @@ mod tests {
 
     fn services() -> Vec<ServiceRecord> {
         parse_services(&serde_json::from_str(SERVICES).expect("json")).expect("parses")
+    }
+
+    #[test]
+    fn a_reconnect_counts_only_when_last_and_not_older_than_the_start() {
+        let r = ankyra_catalog::Reconnect {
+            consumer: "nova-compute",
+            up: "Connection event '1'",
+            down: "Connection event '0'",
+        };
+        let up = "2026-12-08 02:29:20.499 1 INFO nova.virt.libvirt.driver [-] Connection event '1' reason 'None'";
+        let down = "2026-12-08 02:29:19.063 1 INFO nova.virt.libvirt.driver [-] Connection event '0' reason 'Connection to libvirt lost: 1'";
+        let at = parse_utc("2026-12-08T02:29:19").expect("a time");
+        assert!(reconnected_since(&format!("{down}\n{up}\nother\n"), &r, at));
+        assert!(!reconnected_since(&format!("{up}\n{down}\n"), &r, at));
+        assert!(!reconnected_since(up, &r, at + 5));
+        assert!(!reconnected_since("nothing here", &r, at));
     }
 
     #[test]

@@ -159,6 +159,9 @@ impl Engine {
         let host = &started.host;
         let begun = Instant::now();
         let mut last: String;
+        if let Some(r) = &gate.spec.reconnect {
+            self.wait_reconnect(c, r, started, since).await?;
+        }
         loop {
             match gate.api.services(gate.spec.binary).await {
                 Ok(records) => match records.iter().find(|r| &r.host == host) {
@@ -241,6 +244,61 @@ impl Engine {
                 return Err(Failed {
                     check: "resource provider",
                     detail: format!("{last} after {} s", GATE_TIMEOUT.as_secs()),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Waits until the component's consumer says (in its log) it connected
+    /// again since `since`: until then it may still hold, or have just lost,
+    /// the old instance's connection.
+    async fn wait_reconnect(
+        &self,
+        c: &Component<'_>,
+        r: &ankyra_catalog::Reconnect,
+        started: &Started,
+        since: i64,
+    ) -> Result<(), Failed> {
+        let check = "reconnect";
+        let begun = Instant::now();
+        loop {
+            let consumer = observe::containers(&self.docker, c.cloud)
+                .await
+                .ok()
+                .and_then(|m| {
+                    m.get(r.consumer)
+                        .and_then(|l| l.iter().find(|x| x.is_running()).cloned())
+                });
+            let Some(consumer) = consumer else {
+                // Nothing holds a connection: nothing to wait for.
+                return Ok(());
+            };
+            let log = self
+                .docker
+                .container_logs(&consumer.name, 2000)
+                .await
+                .unwrap_or_default();
+            if nova_gate::reconnected_since(&log, r, since) {
+                c.say(format!(
+                    "{}: {} connected to it again",
+                    started.container, consumer.name
+                ));
+                return Ok(());
+            }
+            if let Some(detail) = self.died(started).await {
+                return Err(Failed { check, detail });
+            }
+            if begun.elapsed() > GATE_TIMEOUT {
+                return Err(Failed {
+                    check,
+                    detail: format!(
+                        "{} logged no `{}` since {} started, after {} s",
+                        consumer.name,
+                        r.up,
+                        started.container,
+                        GATE_TIMEOUT.as_secs()
+                    ),
                 });
             }
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;

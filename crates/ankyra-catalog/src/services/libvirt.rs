@@ -12,7 +12,8 @@ use ankyra_model::Version;
 use crate::deploy::{CloudContext, ConfigFile, HostAccess, Probe, ProcessSpec, VolumeMount};
 use crate::services::{component, debian_image};
 use crate::types::{
-    ComponentDef, ComponentKind, GuestEffect, ImageRecipe, Service, ServiceGate, VersionRules,
+    ComponentDef, ComponentKind, GuestEffect, ImageRecipe, Reconnect, Service, ServiceGate,
+    VersionRules,
 };
 
 /// The libvirt service.
@@ -174,6 +175,14 @@ impl Service for Libvirt {
             retire_stale_records: false,
             needs: crate::services::nova::GATE_NEEDS,
             rpc_queue: None,
+            // nova-compute logs each change of its connection to libvirt
+            // (nova/virt/libvirt/driver.py, `_handle_conn_event`); it is
+            // disabled from the drop until the reconnect.
+            reconnect: Some(Reconnect {
+                consumer: "nova-compute",
+                up: "Connection event '1'",
+                down: "Connection event '0'",
+            }),
         })
     }
 }

@@ -253,6 +253,7 @@ impl Service for Nova {
                     list_command: &["rabbitmqctl", "list_queues", "-q", "name", "consumers"],
                 },
             ),
+            reconnect: None,
         })
     }
     fn guest_effect(&self, component: &str, removing: bool) -> Option<GuestEffect> {
@@ -403,6 +404,9 @@ pub fn nova_conf(component: &str, cx: &CloudContext) -> Option<ConfigFile> {
         ini.set("libvirt", "virt_type", "qemu")
             .set("libvirt", "cpu_mode", "none")
             .set("libvirt", "connection_uri", "qemu:///system")
+            // It notices a new libvirtd at its next libvirt call: the
+            // resource update every 20 s (not 60) bounds that wait.
+            .set("DEFAULT", "update_resources_interval", "20")
             // privsep runs as root in the container already: no sudo.
             .set(
                 "nova_sys_admin",

@@ -17,7 +17,8 @@ def docker(*args):
 
 
 volume = json.loads(docker("volume", "inspect", f"ankyra-{cloud}-nova-compute-state"))[0]["Mountpoint"]
-libvirt = f"{cloud}-nova-libvirt-1"
+libvirt = docker("ps", "--filter", f"label=io.ankyra.cloud={cloud}", "--filter",
+                 "label=io.ankyra.component=nova-libvirt", "--format", "{{.Names}}").split()[0]
 
 
 def wait_file(path, needle, timeout=300):

@@ -141,6 +141,10 @@ pub fn reconnected_since(log: &str, r: &ankyra_catalog::Reconnect, since: i64) -
             .is_some_and(|t| t >= since)
 }
 
+/// The trait nova-compute puts on its provider while its service is
+/// disabled; the scheduler asks placement for providers without it.
+pub const DISABLED_TRAIT: &str = "COMPUTE_STATUS_DISABLED";
+
 /// Whether `record` proves a live instance started at `since`: up, with a
 /// heartbeat in a later second than `since` (nova stores whole seconds, so
 /// a heartbeat in the same second may be the old instance's last).
@@ -284,6 +288,35 @@ impl NovaApi {
             .header("OpenStack-API-Version", PLACEMENT_VERSION);
         let (_, body) = self.send(req, "the provider's inventory").await?;
         Ok(Some((uuid, parse_inventory(&body))))
+    }
+
+    /// The traits of the resource provider named `host` (None: no such provider).
+    pub async fn provider_traits(&self, host: &str) -> Result<Option<Vec<String>>, String> {
+        let req = self
+            .client
+            .get(self.placement("/resource_providers"))
+            .query(&[("name", host)])
+            .header("OpenStack-API-Version", PLACEMENT_VERSION);
+        let (_, body) = self.send(req, "placement's providers").await?;
+        let Some((uuid, _, _)) = parse_providers(&body)
+            .into_iter()
+            .find(|(_, name, _)| name == host)
+        else {
+            return Ok(None);
+        };
+        let req = self
+            .client
+            .get(self.placement(&format!("/resource_providers/{uuid}/traits")))
+            .header("OpenStack-API-Version", PLACEMENT_VERSION);
+        let (_, body) = self.send(req, "the provider's traits").await?;
+        Ok(Some(
+            body.get("traits")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect(),
+        ))
     }
 
     /// The Ankyra-owned smoke image, created (public, a few bytes) when missing.

@@ -205,6 +205,35 @@ impl Engine {
             "{}: up in nova's service list (host {host})",
             started.container
         ));
+        if gate.spec.enabled {
+            // Enabled again, the compute drops the disabled trait from its
+            // provider only at its next resource update: until then placement
+            // offers no candidate on it (a smoke boot got NoValidHost).
+            loop {
+                match gate.api.provider_traits(host).await {
+                    Ok(Some(traits)) if !traits.iter().any(|t| t == nova_gate::DISABLED_TRAIT) => {
+                        c.say(format!(
+                            "{}: provider {host} schedulable (no {})",
+                            started.container,
+                            nova_gate::DISABLED_TRAIT
+                        ));
+                        break;
+                    }
+                    Ok(Some(_)) => {
+                        last = format!("its provider still has {}", nova_gate::DISABLED_TRAIT)
+                    }
+                    Ok(None) => last = "placement has no provider of that name".into(),
+                    Err(e) => last = e,
+                }
+                if begun.elapsed() > GATE_TIMEOUT {
+                    return Err(Failed {
+                        check: "resource provider",
+                        detail: format!("{last} after {} s", GATE_TIMEOUT.as_secs()),
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
         if !gate.spec.resource_provider {
             return Ok(());
         }

@@ -39,22 +39,30 @@ pub fn heartbeats(console: &str) -> Vec<u64> {
 
 /// Boots a server from the test guest (`--nic none`) to ACTIVE; its ID.
 pub fn boot(cloud: &mut Cloud, name: &str) -> Result<String> {
-    let created = cloud
-        .openstack_json(&[
-            "--os-compute-api-version",
-            "2.37",
-            "server",
-            "create",
-            "--image",
-            GUEST_IMAGE,
-            "--flavor",
-            GUEST_FLAVOR,
-            "--nic",
-            "none",
-            "--wait",
-            name,
-        ])
-        .with_context(|| format!("booting {name} from {GUEST_IMAGE}"))?;
+    let created = match cloud.openstack_json(&[
+        "--os-compute-api-version",
+        "2.37",
+        "server",
+        "create",
+        "--image",
+        GUEST_IMAGE,
+        "--flavor",
+        GUEST_FLAVOR,
+        "--nic",
+        "none",
+        "--wait",
+        name,
+    ]) {
+        Ok(v) => v,
+        Err(e) => {
+            // What nova says of it: its status and fault.
+            let fault = cloud
+                .openstack_json(&["server", "show", name])
+                .map(|v| format!("status {:?}, fault {:?}", v.get("status"), v.get("fault")))
+                .unwrap_or_else(|e2| format!("server show failed too: {e2:#}"));
+            return Err(e.context(format!("booting {name} from {GUEST_IMAGE}: {fault}")));
+        }
+    };
     let status = str_field(&created, "status")?;
     if status != "ACTIVE" {
         bail!("server {name} is {status}, not ACTIVE: {created}");

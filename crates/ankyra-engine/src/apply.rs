@@ -138,7 +138,7 @@ impl Engine {
             ankyra_plan::Order::Upgrade
         };
         let mut plan = ankyra_plan::plan_ordered(&p.desired, &observe::observed(&running), order)?;
-        plan.running_guests = self.guests(&running).await.map(|g| g.len() as u32);
+        self.count_guests(&mut plan, &running).await;
         if !options.stop_guests {
             if let Some(e) = guests_at_risk(&plan) {
                 return Err(e);

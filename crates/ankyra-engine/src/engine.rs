@@ -317,7 +317,7 @@ impl Engine {
         let p = self.prepare(store, r, false).await?;
         let running = self.active(&p).await?;
         let mut plan = ankyra_plan::plan_ordered(&p.desired, &observe::observed(&running), order)?;
-        plan.running_guests = self.guests(&running).await.map(|g| g.len() as u32);
+        self.count_guests(&mut plan, &running).await;
         Ok(plan)
     }
 

@@ -268,47 +268,57 @@ impl NovaApi {
             .map(|_| ())
     }
 
-    /// The resource provider named `host` and its resource classes with inventory.
-    pub async fn provider(&self, host: &str) -> Result<Option<(String, Vec<String>)>, String> {
+    /// A GET to placement at [`PLACEMENT_VERSION`].
+    async fn placement_get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<Value, String> {
         let req = self
             .client
-            .get(self.placement("/resource_providers"))
-            .query(&[("name", host)])
+            .get(self.placement(path))
+            .query(query)
             .header("OpenStack-API-Version", PLACEMENT_VERSION);
-        let (_, body) = self.send(req, "placement's providers").await?;
-        let Some((uuid, _, _)) = parse_providers(&body)
+        Ok(self.send(req, what).await?.1)
+    }
+
+    /// The UUID of the resource provider named `host` (None: no such provider).
+    async fn provider_uuid(&self, host: &str) -> Result<Option<String>, String> {
+        let body = self
+            .placement_get(
+                "/resource_providers",
+                &[("name", host)],
+                "placement's providers",
+            )
+            .await?;
+        Ok(parse_providers(&body)
             .into_iter()
             .find(|(_, name, _)| name == host)
-        else {
+            .map(|(uuid, _, _)| uuid))
+    }
+
+    /// The resource provider named `host` and its resource classes with inventory.
+    pub async fn provider(&self, host: &str) -> Result<Option<(String, Vec<String>)>, String> {
+        let Some(uuid) = self.provider_uuid(host).await? else {
             return Ok(None);
         };
-        let req = self
-            .client
-            .get(self.placement(&format!("/resource_providers/{uuid}/inventories")))
-            .header("OpenStack-API-Version", PLACEMENT_VERSION);
-        let (_, body) = self.send(req, "the provider's inventory").await?;
+        let path = format!("/resource_providers/{uuid}/inventories");
+        let body = self
+            .placement_get(&path, &[], "the provider's inventory")
+            .await?;
         Ok(Some((uuid, parse_inventory(&body))))
     }
 
     /// The traits of the resource provider named `host` (None: no such provider).
     pub async fn provider_traits(&self, host: &str) -> Result<Option<Vec<String>>, String> {
-        let req = self
-            .client
-            .get(self.placement("/resource_providers"))
-            .query(&[("name", host)])
-            .header("OpenStack-API-Version", PLACEMENT_VERSION);
-        let (_, body) = self.send(req, "placement's providers").await?;
-        let Some((uuid, _, _)) = parse_providers(&body)
-            .into_iter()
-            .find(|(_, name, _)| name == host)
-        else {
+        let Some(uuid) = self.provider_uuid(host).await? else {
             return Ok(None);
         };
-        let req = self
-            .client
-            .get(self.placement(&format!("/resource_providers/{uuid}/traits")))
-            .header("OpenStack-API-Version", PLACEMENT_VERSION);
-        let (_, body) = self.send(req, "the provider's traits").await?;
+        let path = format!("/resource_providers/{uuid}/traits");
+        let body = self
+            .placement_get(&path, &[], "the provider's traits")
+            .await?;
         Ok(Some(
             body.get("traits")
                 .and_then(Value::as_array)

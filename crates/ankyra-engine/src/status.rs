@@ -196,6 +196,18 @@ impl Engine {
         }
     }
 
+    /// Notes in the plan how many guests run, when one of its steps touches
+    /// them: asking libvirt is an exec, and `serve` plans every few seconds.
+    pub(crate) async fn count_guests(
+        &self,
+        plan: &mut ankyra_plan::Plan,
+        running: &BTreeMap<String, Vec<ContainerInfo>>,
+    ) {
+        if plan.steps.iter().any(|s| s.guests.is_some()) {
+            plan.running_guests = self.guests(running).await.map(|g| g.len() as u32);
+        }
+    }
+
     /// Each component's desired and running version, instances and health.
     pub async fn status(
         &self,

@@ -72,16 +72,19 @@ pub async fn build_images(docker: &Docker, recipes: &[ImageRecipe]) -> Vec<Built
                     .expect("built what was asked")
             })
             .collect(),
-        Err(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(&format!("\ncaused by: {s}"));
-                src = s.source();
-            }
-            panic!("build failed: {msg}")
-        }
+        Err(e) => panic!("build failed: {}", chain(&e)),
     }
+}
+
+/// An error and its causes, one per line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(&format!("\ncaused by: {s}"));
+        src = s.source();
+    }
+    msg
 }
 
 /// A one-shot container that is removed when dropped, even if the test panics.

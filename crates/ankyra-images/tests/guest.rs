@@ -21,15 +21,7 @@ async fn ensure_guest(docker: &Docker) -> GuestImage {
     let reporter = |e: ImageEvent| tracing::info!(event = ?e, "image event");
     match guest::ensure(docker, &BuildOptions::default(), &reporter).await {
         Ok(g) => g,
-        Err(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(&format!("\ncaused by: {s}"));
-                src = s.source();
-            }
-            panic!("guest build failed: {msg}")
-        }
+        Err(e) => panic!("guest build failed: {}", common::chain(&e)),
     }
 }
 

@@ -46,12 +46,15 @@ pub const NOVA_STATE_VOLUME: &str = "nova-compute-state";
 /// nova's state path.
 pub const NOVA_STATE_PATH: &str = "/var/lib/nova";
 
+/// virsh against this libvirt, quiet.
+const VIRSH: &str = "virsh -q -c qemu:///system";
+
 /// `virsh` against this libvirt, then `args`.
 pub fn virsh(args: &[&str]) -> Vec<String> {
-    ["virsh", "-q", "-c", "qemu:///system"]
-        .iter()
-        .chain(args)
-        .map(|s| s.to_string())
+    VIRSH
+        .split(' ')
+        .chain(args.iter().copied())
+        .map(str::to_string)
         .collect()
 }
 
@@ -74,7 +77,7 @@ pub fn parse_guests(output: &str) -> Vec<String> {
 /// it): QEMU runs in the host's PID namespace, so removing the container
 /// would leave them running. Prints how many are left running.
 pub fn destroy_guests_command(forget: bool) -> Vec<String> {
-    let v = "virsh -q -c qemu:///system";
+    let v = VIRSH;
     let undefine = if forget {
         format!("{v} undefine $d >/dev/null 2>&1;")
     } else {
@@ -110,7 +113,7 @@ impl Service for Libvirt {
             },
         )
     }
-    fn process(&self, component: &str, cx: &CloudContext) -> Option<ProcessSpec> {
+    fn process(&self, component: &str, _cx: &CloudContext) -> Option<ProcessSpec> {
         if component != COMPONENT {
             return None;
         }
@@ -120,7 +123,8 @@ impl Service for Libvirt {
         };
         let script = format!(
             "set -e; mkdir -p {NOVA_STATE_PATH}/instances {RUN_DIR} /var/log/libvirt/qemu \
-             /var/lib/libvirt/qemu; rm -f /run/libvirtd.pid; exec libvirtd"
+             /var/lib/libvirt/qemu; rm -f /run/libvirtd.pid; \
+             rm -f /etc/libvirt/qemu/networks/autostart/*.xml; exec libvirtd"
         );
         Some(ProcessSpec {
             command: vec!["sh".into(), "-c".into(), script],
@@ -135,8 +139,8 @@ impl Service for Libvirt {
                 volume(NOVA_STATE_VOLUME, NOVA_STATE_PATH),
             ],
             files: vec![
-                conf(cx, "/etc/libvirt/libvirtd.conf", LIBVIRTD_CONF),
-                conf(cx, "/etc/libvirt/qemu.conf", QEMU_CONF),
+                conf("/etc/libvirt/libvirtd.conf", LIBVIRTD_CONF),
+                conf("/etc/libvirt/qemu.conf", QEMU_CONF),
             ],
             probe: Probe::Exec {
                 command: virsh(&["list"]),
@@ -187,7 +191,7 @@ impl Service for Libvirt {
     }
 }
 
-fn conf(_cx: &CloudContext, path: &str, content: &str) -> ConfigFile {
+fn conf(path: &str, content: &str) -> ConfigFile {
     ConfigFile {
         path: path.into(),
         content: content.into(),
@@ -264,6 +268,19 @@ mod tests {
             Some(crate::services::nova::compute_host(&cx))
         );
         assert!(Libvirt.process("nova-compute", &cx).is_none());
+    }
+
+    #[test]
+    fn libvirt_never_starts_a_network_on_the_host() {
+        // It shares the host's network namespace: its `default` network
+        // (virbr0, 192.168.122.1) would land on the host's own networks.
+        let cx = crate::services::fixture();
+        let p = Libvirt.process(COMPONENT, &cx).expect("runs");
+        let script = p.command.last().expect("a script");
+        let rm = script
+            .find("networks/autostart/*.xml")
+            .expect("autostart links removed");
+        assert!(rm < script.find("exec libvirtd").expect("libvirtd"));
     }
 
     #[test]

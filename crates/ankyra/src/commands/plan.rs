@@ -89,10 +89,13 @@ pub fn print_plan(p: &Printer, plan: &Plan) {
     });
     // What the steps do to running guests, before anything is touched.
     let guests = plan.running_guests.unwrap_or(0);
-    for s in plan.steps.iter().filter(|s| s.guests.is_some()) {
+    for s in &plan.steps {
         let Some(g) = s.guests else { continue };
         let what = if g.kept {
-            format!("keeps the {guests} running guest(s)")
+            match plan.running_guests {
+                Some(n) => format!("keeps the {n} running guest(s)"),
+                None => "keeps running guests".to_string(),
+            }
         } else if guests > 0 {
             p.removed(&format!(
                 "CANNOT keep the {guests} running guest(s) (asks for confirmation, or --yes)"
